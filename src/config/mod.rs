@@ -1,0 +1,329 @@
+//! The TOML configuration: its shape, its defaults, and its validation.
+//!
+//! [`Config::parse_str`] is pure (text in, config or *all* errors out) so that
+//! the daemon, `mcp-warden check` and hot reload share exactly one validation
+//! path. [`Config::load`] adds the file read. Every error names the key it is
+//! about and, where the key appears in the file, its line.
+
+mod parse;
+mod validate;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use url::Url;
+
+pub use parse::{ConfigError, ConfigErrors};
+
+/// Environment variable that, when set and non-empty, replaces
+/// `[resource.scopes] override` for every resource (space-separated), as the
+/// original hosted server's `MCP_OAUTH_SCOPES` did.
+pub const SCOPES_ENV: &str = "MCP_OAUTH_SCOPES";
+
+/// The whole configuration file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub public: Public,
+    pub admin: Admin,
+    pub cache: Cache,
+    pub log: Log,
+    pub resources: Vec<Resource>,
+}
+
+/// `[public]`: the listener MCP clients talk to.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Public {
+    #[serde(default = "defaults::public_listen")]
+    pub listen: SocketAddr,
+    /// External base URL (scheme, host, optional path prefix). Resource
+    /// identifiers and metadata URLs are built from it, never from `Host`.
+    pub url: Url,
+    #[serde(default = "defaults::max_body_bytes")]
+    pub max_body_bytes: u64,
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    #[serde(default = "defaults::shutdown_grace", with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+}
+
+/// `[admin]`: the operator's listener (metrics, refresh, status).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Admin {
+    #[serde(default = "defaults::admin_listen")]
+    pub listen: SocketAddr,
+    /// File holding the bearer token for the admin POST endpoints and
+    /// `/status`. Empty or absent: no token (loopback listeners only).
+    #[serde(default, deserialize_with = "parse::empty_path_is_none")]
+    pub token_file: Option<PathBuf>,
+}
+
+impl Default for Admin {
+    fn default() -> Self {
+        Admin {
+            listen: defaults::admin_listen(),
+            token_file: None,
+        }
+    }
+}
+
+/// `[cache]`: freshness rules shared by every discovery and JWKS cache.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Cache {
+    /// How long a fetched document is fresh. Refreshed ahead of expiry.
+    #[serde(with = "humantime_serde")]
+    pub ttl: Duration,
+    /// How long past `ttl` a document may still be served while refreshes fail.
+    #[serde(with = "humantime_serde")]
+    pub max_stale: Duration,
+    /// Time limit for one HTTP fetch from the authorization server.
+    #[serde(with = "humantime_serde")]
+    pub fetch_timeout: Duration,
+    /// First retry delay after a failed refresh; doubles up to `retry_max`.
+    #[serde(with = "humantime_serde")]
+    pub retry_min: Duration,
+    #[serde(with = "humantime_serde")]
+    pub retry_max: Duration,
+    /// Minimum interval between JWKS refetches caused by an unknown `kid`.
+    #[serde(with = "humantime_serde")]
+    pub jwks_cooldown: Duration,
+}
+
+impl Default for Cache {
+    fn default() -> Self {
+        Cache {
+            ttl: Duration::from_secs(300),
+            max_stale: Duration::from_secs(24 * 3600),
+            fetch_timeout: Duration::from_secs(10),
+            retry_min: Duration::from_secs(2),
+            retry_max: Duration::from_secs(300),
+            jwks_cooldown: Duration::from_secs(30),
+        }
+    }
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Log {
+    pub format: LogFormat,
+    /// A `tracing` filter directive; `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Log {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// One `[[resource]]`: a protected MCP endpoint with its own authorization
+/// server, caches and scope policy.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Resource {
+    pub name: String,
+    /// Path of the MCP endpoint below `public.url`.
+    pub path: String,
+    /// The authorization server's issuer identifier; discovery URLs are
+    /// derived from it (RFC 8414 §3.1) and the document must echo it exactly.
+    /// Kept as written: RFC 8414 §3.3 compares issuers as exact strings.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// An explicit discovery document URL; its `issuer` is then trusted.
+    #[serde(default)]
+    pub discovery_url: Option<Url>,
+    pub upstream: Url,
+    #[serde(default)]
+    pub resource_name: Option<String>,
+    #[serde(default)]
+    pub resource_documentation: Option<Url>,
+    /// Extra accepted token audiences besides the canonical resource URL.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// Mirror the authorization server metadata at the root well-known URLs
+    /// for 2025-03-26-era clients (only when exactly one resource opts in).
+    #[serde(default)]
+    pub legacy_as_metadata: bool,
+    #[serde(default)]
+    pub scopes: Scopes,
+    #[serde(default)]
+    pub token: Token,
+}
+
+/// `[resource.scopes]`: what to advertise in `scopes_supported`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Scopes {
+    /// The curated set, intersected with the live catalog.
+    pub preferred: Vec<String>,
+    /// Operator override: replaces `preferred` and is strict (an override
+    /// that matches nothing in the live catalog is an error, never a fallback).
+    #[serde(rename = "override")]
+    pub override_: Vec<String>,
+    /// Scopes every request must carry.
+    pub required: Vec<String>,
+    /// Warn when the advertised set joined by spaces is longer than this.
+    pub max_chars: usize,
+}
+
+impl Default for Scopes {
+    fn default() -> Self {
+        Scopes {
+            preferred: Vec::new(),
+            override_: Vec::new(),
+            required: Vec::new(),
+            max_chars: 1024,
+        }
+    }
+}
+
+/// `[resource.token]`: access-token validation settings.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Token {
+    pub algorithms: Vec<Algorithm>,
+    #[serde(with = "humantime_serde")]
+    pub leeway: Duration,
+    /// Require the RFC 9068 `typ` header `at+jwt`.
+    pub require_typ: bool,
+}
+
+impl Default for Token {
+    fn default() -> Self {
+        Token {
+            algorithms: Algorithm::ALL.to_vec(),
+            leeway: Duration::from_secs(30),
+            require_typ: false,
+        }
+    }
+}
+
+/// Asymmetric JWS algorithms mcp-warden accepts. HMAC and `none` are not
+/// representable, so they cannot be configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+pub enum Algorithm {
+    RS256,
+    RS384,
+    RS512,
+    PS256,
+    PS384,
+    PS512,
+    ES256,
+    ES384,
+    EdDSA,
+}
+
+impl Algorithm {
+    pub const ALL: [Algorithm; 9] = [
+        Algorithm::RS256,
+        Algorithm::RS384,
+        Algorithm::RS512,
+        Algorithm::PS256,
+        Algorithm::PS384,
+        Algorithm::PS512,
+        Algorithm::ES256,
+        Algorithm::ES384,
+        Algorithm::EdDSA,
+    ];
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// Where a resource finds its authorization server's metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum IssuerSource {
+    /// Derive discovery URLs from the issuer and require an exact echo.
+    Issuer(String),
+    /// Fetch this document and trust the issuer it names.
+    DiscoveryUrl(Url),
+}
+
+impl Resource {
+    /// The issuer or discovery URL (validation guarantees exactly one).
+    pub fn issuer_source(&self) -> IssuerSource {
+        match (&self.issuer, &self.discovery_url) {
+            (_, Some(url)) => IssuerSource::DiscoveryUrl(url.clone()),
+            (Some(issuer), None) => IssuerSource::Issuer(issuer.clone()),
+            (None, None) => unreachable!("validation requires issuer or discovery_url"),
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates the configuration file at `path`.
+    ///
+    /// Returns every problem found, each naming its key and line; a file that
+    /// cannot be read is reported as one error naming the path.
+    pub fn load(path: &std::path::Path) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors::single(ConfigError::new(
+                None,
+                None,
+                format!("cannot read {}: {e}", path.display()),
+            ))
+        })?;
+        Config::parse_str(&text)
+    }
+
+    /// Parses and validates configuration text. Pure: no I/O.
+    pub fn parse_str(text: &str) -> Result<Config, ConfigErrors> {
+        let env_override = std::env::var(SCOPES_ENV).ok();
+        Config::parse_with_env(text, env_override.as_deref())
+    }
+
+    /// As [`Config::parse_str`], with the `MCP_OAUTH_SCOPES` value passed in.
+    pub fn parse_with_env(text: &str, scopes_env: Option<&str>) -> Result<Config, ConfigErrors> {
+        let mut config = parse::parse(text)?;
+        if let Some(env) = scopes_env {
+            let scopes: Vec<String> = env.split_whitespace().map(str::to_owned).collect();
+            if !scopes.is_empty() {
+                for resource in &mut config.resources {
+                    resource.scopes.override_ = scopes.clone();
+                }
+            }
+        }
+        validate::validate(&config, text)?;
+        Ok(config)
+    }
+}
+
+mod defaults {
+    use std::net::SocketAddr;
+    use std::time::Duration;
+
+    pub fn public_listen() -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], 8080))
+    }
+    pub fn admin_listen() -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], 9090))
+    }
+    pub fn max_body_bytes() -> u64 {
+        4 * 1024 * 1024
+    }
+    pub fn shutdown_grace() -> Duration {
+        Duration::from_secs(10)
+    }
+}
+
+#[cfg(test)]
+mod tests;

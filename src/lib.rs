@@ -1,0 +1,36 @@
+//! mcp-warden: an OAuth 2.1 resource server for MCP servers.
+//!
+//! It publishes Protected Resource Metadata (RFC 9728) with a curated scope
+//! set intersected with the authorization server's live catalog, and keeps
+//! that catalog in a refresh-ahead, stale-if-error cache.
+//!
+//! # Layout
+//! - [`cli`]: command line and exit codes; `main.rs` only calls it.
+//! - [`config`]: the TOML file, its defaults and validation (all errors, with lines).
+//! - [`lifecycle`]: bind, first discovery, serve, graceful drain.
+//! - [`signals`]: `SIGTERM` and `SIGINT`.
+//! - [`app`]: the shared state: an immutable config [`app::Snapshot`] behind
+//!   `ArcSwap`, and per-resource runtimes (caches) that outlive reloads.
+//! - [`cache`]: the refresh-ahead, single-flight, stale-if-error cache.
+//! - [`fetch`]: bounded HTTP fetches from the authorization server.
+//! - [`discovery`]: RFC 8414 / OIDC discovery URLs and document validation.
+//! - [`scopes`]: the scope policy (curated ∩ live, strict override).
+//! - [`prm`]: resource identifiers and the RFC 9728 document.
+//! - [`public`]: the public listener's routes.
+//! - [`telemetry`]: logging setup.
+//! - [`demo`]: loopback-only demo peers (authorization server), used by tests.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod cache;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod discovery;
+pub mod fetch;
+pub mod lifecycle;
+pub mod prm;
+pub mod public;
+pub mod scopes;
+pub mod signals;
+pub mod telemetry;

@@ -1,0 +1,88 @@
+//! Shared test support: start the real daemon on `127.0.0.1:0` in front of
+//! the demo authorization server, and talk to it over real HTTP.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::future::Future;
+use std::time::Duration;
+
+pub use mcp_warden::demo::authz::{AuthServer, Behaviour, Options, cloud_catalog};
+use mcp_warden::config::Config;
+use mcp_warden::lifecycle::{self, Daemon, Fatal};
+
+pub const CURATED: [&str; 6] = ["openid", "profile", "email", "all", "project:all", "organization:all"];
+
+/// A `[[resource]]` block for `issuer`, with optional extra lines.
+pub fn resource(name: &str, path: &str, issuer: &str, extra: &str) -> String {
+    format!(
+        r#"
+[[resource]]
+name = "{name}"
+path = "{path}"
+issuer = "{issuer}"
+upstream = "http://127.0.0.1:9/mcp"
+{extra}
+"#
+    )
+}
+
+/// A whole config on ephemeral ports with fast retries.
+pub fn config(resources: &str) -> String {
+    format!(
+        r#"
+[public]
+listen = "127.0.0.1:0"
+url = "https://mcp.example.com"
+shutdown_grace = "1s"
+
+[admin]
+listen = "127.0.0.1:0"
+
+[cache]
+ttl = "5m"
+fetch_timeout = "1s"
+retry_min = "100ms"
+retry_max = "400ms"
+{resources}"#
+    )
+}
+
+pub fn curated_scopes() -> String {
+    let list: Vec<String> = CURATED.iter().map(|s| format!("{s:?}")).collect();
+    format!("[resource.scopes]\npreferred = [{}]\n", list.join(", "))
+}
+
+pub async fn start(config_text: &str) -> Result<Daemon, Fatal> {
+    let config = Config::parse_with_env(config_text, None).expect("test config is valid");
+    lifecycle::start(config).await
+}
+
+pub async fn auth_server() -> AuthServer {
+    AuthServer::start(Options::default()).await.expect("start demo authorization server")
+}
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+pub fn url(daemon: &Daemon, path: &str) -> String {
+    format!("http://{}{path}", daemon.public_addr)
+}
+
+/// Polls `check` until it returns `Some`, failing after `within`.
+pub async fn eventually<T, F, Fut>(within: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "condition not met within {within:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -97,8 +97,11 @@ impl Resource {
                     &advertised.scopes,
                 );
                 doc.resource_name = self.config.resource_name.as_deref();
-                doc.resource_documentation =
-                    self.config.resource_documentation.as_ref().map(|u| u.as_str());
+                doc.resource_documentation = self
+                    .config
+                    .resource_documentation
+                    .as_ref()
+                    .map(|u| u.as_str());
                 let body = serde_json::to_vec(&doc).expect("the PRM document always serializes");
                 (advertised, Bytes::from(body))
             });
@@ -131,7 +134,9 @@ impl Snapshot {
                 let reused = previous.and_then(|p| {
                     p.resources
                         .iter()
-                        .find(|old| old.runtime.name == r.name && old.runtime.source == r.issuer_source())
+                        .find(|old| {
+                            old.runtime.name == r.name && old.runtime.source == r.issuer_source()
+                        })
                         .map(|old| old.runtime.clone())
                 });
                 let runtime = match reused {
@@ -165,7 +170,9 @@ impl Snapshot {
         self.resources
             .iter()
             .find(|r| r.location.prm_path == path)
-            .or_else(|| (path == prm::WELL_KNOWN && self.resources.len() == 1).then(|| &self.resources[0]))
+            .or_else(|| {
+                (path == prm::WELL_KNOWN && self.resources.len() == 1).then(|| &self.resources[0])
+            })
     }
 
     /// The resource whose MCP endpoint is `path`.
@@ -176,7 +183,10 @@ impl Snapshot {
     /// The one resource mirroring authorization server metadata, if exactly
     /// one opted in.
     pub fn legacy_metadata_resource(&self) -> Option<&Arc<Resource>> {
-        let mut opted = self.resources.iter().filter(|r| r.config.legacy_as_metadata);
+        let mut opted = self
+            .resources
+            .iter()
+            .filter(|r| r.config.legacy_as_metadata);
         match (opted.next(), opted.next()) {
             (Some(r), None) => Some(r),
             _ => None,

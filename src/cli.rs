@@ -101,7 +101,11 @@ async fn check(path: &std::path::Path, online: bool) -> Result<(), Fatal> {
                     r.config.name,
                     rendered.metadata.issuer,
                     a.scopes.len(),
-                    rendered.metadata.scopes_supported.as_ref().map_or(0, Vec::len),
+                    rendered
+                        .metadata
+                        .scopes_supported
+                        .as_ref()
+                        .map_or(0, Vec::len),
                     a.choice,
                     a.chars,
                     if a.over_max { ", over max_chars" } else { "" },
@@ -111,7 +115,10 @@ async fn check(path: &std::path::Path, online: bool) -> Result<(), Fatal> {
             },
             MetadataState::Unavailable(u) => {
                 let e = u.error.map(|e| e.to_string()).unwrap_or_default();
-                println!("{}: authorization server metadata unavailable: {e}", r.config.name);
+                println!(
+                    "{}: authorization server metadata unavailable: {e}",
+                    r.config.name
+                );
                 failed.push(r.config.name.clone());
             }
         }
@@ -120,7 +127,9 @@ async fn check(path: &std::path::Path, online: bool) -> Result<(), Fatal> {
         return Err(Fatal::ScopeMismatch(mismatches));
     }
     if !failed.is_empty() {
-        return Err(anyhow::anyhow!("metadata could not be fetched for: {}", failed.join(", ")).into());
+        return Err(
+            anyhow::anyhow!("metadata could not be fetched for: {}", failed.join(", ")).into(),
+        );
     }
     Ok(())
 }

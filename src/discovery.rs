@@ -142,7 +142,11 @@ impl DiscoveryFetcher {
                     match fetch::get_json(&self.client, url, self.timeout).await {
                         Ok(doc) => return validate(doc, url, Some(issuer)),
                         // Not served here: try the next well-known location.
-                        Err(e @ FetchError::Status { status: 400..=499, .. }) => last = Some(e),
+                        Err(
+                            e @ FetchError::Status {
+                                status: 400..=499, ..
+                            },
+                        ) => last = Some(e),
                         Err(e) => return Err(e),
                     }
                 }
@@ -260,17 +264,32 @@ mod tests {
             (json!([1, 2]), "not a JSON object"),
             (without("issuer"), "no `issuer`"),
             (with("issuer", json!(7)), "`issuer` is not"),
-            (with("issuer", json!("https://as.example/")), "issuer mismatch"),
+            (
+                with("issuer", json!("https://as.example/")),
+                "issuer mismatch",
+            ),
             (without("jwks_uri"), "no `jwks_uri`"),
-            (with("jwks_uri", json!("ftp://x/jwks")), "not an http(s) URL"),
+            (
+                with("jwks_uri", json!("ftp://x/jwks")),
+                "not an http(s) URL",
+            ),
             (with("jwks_uri", json!(["x"])), "`jwks_uri` is not a string"),
-            (with("scopes_supported", json!("openid all")), "not an array"),
-            (with("scopes_supported", json!(["ok", 3])), "non-string entry"),
+            (
+                with("scopes_supported", json!("openid all")),
+                "not an array",
+            ),
+            (
+                with("scopes_supported", json!(["ok", 3])),
+                "non-string entry",
+            ),
         ];
         for (doc, want) in cases {
             let err = validate(doc, &source(), Some("https://as.example")).unwrap_err();
             assert_eq!(err.reason(), "validation");
-            assert!(err.to_string().contains(want), "{err} should mention {want}");
+            assert!(
+                err.to_string().contains(want),
+                "{err} should mention {want}"
+            );
         }
     }
 
@@ -286,9 +305,6 @@ mod tests {
     fn missing_scopes_supported_is_not_an_error() {
         let mut d = good();
         d.as_object_mut().unwrap().remove("scopes_supported");
-        assert_eq!(
-            validate(d, &source(), None).unwrap().scopes_supported,
-            None
-        );
+        assert_eq!(validate(d, &source(), None).unwrap().scopes_supported, None);
     }
 }

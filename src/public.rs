@@ -29,12 +29,12 @@ const METADATA_MAX_AGE: Duration = Duration::from_secs(60);
 pub fn routes(
     app: Arc<App>,
 ) -> impl Filter<Extract = (WarpResponse,), Error = Infallible> + Clone + Send + Sync + 'static {
-    warp::method()
-        .and(warp::path::full())
-        .then(move |method: Method, path: warp::path::FullPath| {
+    warp::method().and(warp::path::full()).then(
+        move |method: Method, path: warp::path::FullPath| {
             let app = app.clone();
             async move { handle(&app, &method, path.as_str()).await }
-        })
+        },
+    )
 }
 
 async fn handle(app: &App, method: &Method, path: &str) -> WarpResponse {
@@ -115,7 +115,10 @@ fn metadata_method_check(method: &Method) -> Option<WarpResponse> {
             let mut r = Response::new(Bytes::new().into());
             *r.status_mut() = StatusCode::NO_CONTENT;
             let h = r.headers_mut();
-            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                HeaderValue::from_static("*"),
+            );
             h.insert(
                 header::ACCESS_CONTROL_ALLOW_METHODS,
                 HeaderValue::from_static("GET, HEAD, OPTIONS"),
@@ -124,7 +127,10 @@ fn metadata_method_check(method: &Method) -> Option<WarpResponse> {
                 header::ACCESS_CONTROL_ALLOW_HEADERS,
                 HeaderValue::from_static("mcp-protocol-version, content-type"),
             );
-            h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
+            h.insert(
+                header::ACCESS_CONTROL_MAX_AGE,
+                HeaderValue::from_static("86400"),
+            );
             Some(r)
         }
         _ => {
@@ -133,8 +139,10 @@ fn metadata_method_check(method: &Method) -> Option<WarpResponse> {
                 "method_not_allowed",
                 "metadata supports GET, HEAD and OPTIONS",
             );
-            r.headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD, OPTIONS"));
+            r.headers_mut().insert(
+                header::ALLOW,
+                HeaderValue::from_static("GET, HEAD, OPTIONS"),
+            );
             Some(r)
         }
     }

@@ -32,8 +32,7 @@ pub const OFFLINE_ACCESS: &str = "offline_access";
 /// RFC 6749 §3.3 / RFC 6750 §3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
 pub fn is_scope_token(s: &str) -> bool {
     !s.is_empty()
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
 }
 
@@ -146,7 +145,12 @@ pub fn advertise(policy: &Scopes, catalog: Option<&[String]>) -> Result<Advertis
         return Err(Mismatch {
             override_: policy.override_.clone(),
             catalog_size: catalog.len(),
-            catalog_sample: catalog.iter().filter(usable).take(SAMPLE).cloned().collect(),
+            catalog_sample: catalog
+                .iter()
+                .filter(usable)
+                .take(SAMPLE)
+                .cloned()
+                .collect(),
         });
     }
     let mirrored = dedup(catalog.iter().filter(usable));
@@ -155,13 +159,15 @@ pub fn advertise(policy: &Scopes, catalog: Option<&[String]>) -> Result<Advertis
 
 fn dedup<'a>(items: impl Iterator<Item = &'a String>) -> Vec<String> {
     let mut seen = HashSet::new();
-    items
-        .filter(|s| seen.insert(s.as_str()))
-        .cloned()
-        .collect()
+    items.filter(|s| seen.insert(s.as_str())).cloned().collect()
 }
 
-fn finish(policy: &Scopes, scopes: Vec<String>, choice: Choice, missing: Vec<String>) -> Advertised {
+fn finish(
+    policy: &Scopes,
+    scopes: Vec<String>,
+    choice: Choice,
+    missing: Vec<String>,
+) -> Advertised {
     let chars = scopes.iter().map(String::len).sum::<usize>() + scopes.len().saturating_sub(1);
     Advertised {
         over_max: chars > policy.max_chars,

@@ -28,8 +28,11 @@ async fn prm_advertises_the_curated_set_for_one_resource() {
     ));
     let daemon = start(&cfg).await.unwrap();
     let c = http();
-    let (status, headers, body) =
-        get(&c, &url(&daemon, "/.well-known/oauth-protected-resource/mcp")).await;
+    let (status, headers, body) = get(
+        &c,
+        &url(&daemon, "/.well-known/oauth-protected-resource/mcp"),
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(
         body,
@@ -72,11 +75,19 @@ async fn two_resources_each_with_their_own_authorization_server() {
     ));
     let daemon = start(&cfg).await.unwrap();
     let c = http();
-    let (_, _, doc_a) = get(&c, &url(&daemon, "/.well-known/oauth-protected-resource/a/mcp")).await;
+    let (_, _, doc_a) = get(
+        &c,
+        &url(&daemon, "/.well-known/oauth-protected-resource/a/mcp"),
+    )
+    .await;
     assert_eq!(doc_a["resource"], "https://mcp.example.com/a/mcp");
     assert_eq!(doc_a["authorization_servers"], json!([a.issuer]));
     assert_eq!(doc_a["scopes_supported"], json!(CURATED));
-    let (_, _, doc_b) = get(&c, &url(&daemon, "/.well-known/oauth-protected-resource/b/mcp")).await;
+    let (_, _, doc_b) = get(
+        &c,
+        &url(&daemon, "/.well-known/oauth-protected-resource/b/mcp"),
+    )
+    .await;
     assert_eq!(doc_b["resource"], "https://mcp.example.com/b/mcp");
     assert_eq!(doc_b["authorization_servers"], json!([b.issuer]));
     // A custom catalog with none of the preferred scopes is mirrored, minus offline_access.
@@ -94,7 +105,9 @@ async fn two_resources_each_with_their_own_authorization_server() {
 #[tokio::test]
 async fn head_options_and_other_methods() {
     let authz = auth_server().await;
-    let daemon = start(&config(&resource("r", "/mcp", &authz.issuer, ""))).await.unwrap();
+    let daemon = start(&config(&resource("r", "/mcp", &authz.issuer, "")))
+        .await
+        .unwrap();
     let c = http();
     let prm = url(&daemon, "/.well-known/oauth-protected-resource/mcp");
     let head = c.head(&prm).send().await.unwrap();
@@ -102,9 +115,16 @@ async fn head_options_and_other_methods() {
     assert_eq!(head.headers()["access-control-allow-origin"], "*");
     assert!(head.bytes().await.unwrap().is_empty());
 
-    let options = c.request(reqwest::Method::OPTIONS, &prm).send().await.unwrap();
+    let options = c
+        .request(reqwest::Method::OPTIONS, &prm)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(options.status(), 204);
-    assert_eq!(options.headers()["access-control-allow-methods"], "GET, HEAD, OPTIONS");
+    assert_eq!(
+        options.headers()["access-control-allow-methods"],
+        "GET, HEAD, OPTIONS"
+    );
 
     let post = c.post(&prm).send().await.unwrap();
     assert_eq!(post.status(), 405);
@@ -121,14 +141,29 @@ async fn head_options_and_other_methods() {
 async fn prm_is_503_until_the_authorization_server_answers() {
     let authz = auth_server().await;
     authz.set_behaviour(Behaviour::Status(500));
-    let daemon = start(&config(&resource("r", "/mcp", &authz.issuer, ""))).await.unwrap();
+    let daemon = start(&config(&resource("r", "/mcp", &authz.issuer, "")))
+        .await
+        .unwrap();
     let c = http();
     let prm = url(&daemon, "/.well-known/oauth-protected-resource/mcp");
     let (status, headers, body) = get(&c, &prm).await;
     assert_eq!(status, 503);
-    assert!(headers["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    assert!(
+        headers["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 1
+    );
     assert_eq!(body["error"], "temporarily_unavailable");
-    assert!(body["error_description"].as_str().unwrap().contains("HTTP 500"), "{body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP 500"),
+        "{body}"
+    );
 
     authz.set_behaviour(Behaviour::Normal);
     let doc = eventually(Duration::from_secs(5), || async {
@@ -157,10 +192,15 @@ async fn bad_authorization_server_answers() {
     for (behaviour, want) in cases {
         let authz = auth_server().await;
         authz.set_behaviour(behaviour.clone());
-        let daemon = start(&config(&resource("r", "/mcp", &authz.issuer, ""))).await.unwrap();
+        let daemon = start(&config(&resource("r", "/mcp", &authz.issuer, "")))
+            .await
+            .unwrap();
         let c = http();
-        let (status, headers, body) =
-            get(&c, &url(&daemon, "/.well-known/oauth-protected-resource/mcp")).await;
+        let (status, headers, body) = get(
+            &c,
+            &url(&daemon, "/.well-known/oauth-protected-resource/mcp"),
+        )
+        .await;
         assert_eq!(status, 503, "{behaviour:?}");
         assert!(headers.contains_key("retry-after"), "{behaviour:?}");
         let description = body["error_description"].as_str().unwrap();
@@ -174,12 +214,28 @@ async fn bad_authorization_server_answers() {
 #[tokio::test]
 async fn unreachable_authorization_server_does_not_stop_startup() {
     // Bind and drop: nothing listens on this port any more.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let issuer = format!("http://127.0.0.1:{port}");
-    let daemon = start(&config(&resource("r", "/mcp", &issuer, ""))).await.unwrap();
-    let (status, _, body) = get(&http(), &url(&daemon, "/.well-known/oauth-protected-resource/mcp")).await;
+    let daemon = start(&config(&resource("r", "/mcp", &issuer, "")))
+        .await
+        .unwrap();
+    let (status, _, body) = get(
+        &http(),
+        &url(&daemon, "/.well-known/oauth-protected-resource/mcp"),
+    )
+    .await;
     assert_eq!(status, 503);
-    assert!(body["error_description"].as_str().unwrap().contains("cannot connect"), "{body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("cannot connect"),
+        "{body}"
+    );
     daemon.shutdown().await;
 }
 
@@ -202,7 +258,9 @@ async fn strict_override_mismatch_at_startup_is_fatal() {
 async fn catalog_change_breaking_the_override_gives_503_never_the_catalog() {
     let authz = auth_server().await;
     let extra = "[resource.scopes]\noverride = [\"all\", \"project:all\"]\n";
-    let daemon = start(&config(&resource("r", "/mcp", &authz.issuer, extra))).await.unwrap();
+    let daemon = start(&config(&resource("r", "/mcp", &authz.issuer, extra)))
+        .await
+        .unwrap();
     let c = http();
     let prm = url(&daemon, "/.well-known/oauth-protected-resource/mcp");
     let (_, _, body) = get(&c, &prm).await;
@@ -211,7 +269,12 @@ async fn catalog_change_breaking_the_override_gives_503_never_the_catalog() {
     // The authorization server reworks its scope model again.
     authz.set_catalog(vec!["openid".into(), "console:all".into()]);
     let snapshot = daemon.app.snapshot();
-    snapshot.resources[0].runtime.discovery.refresh(Trigger::Forced).await.unwrap();
+    snapshot.resources[0]
+        .runtime
+        .discovery
+        .refresh(Trigger::Forced)
+        .await
+        .unwrap();
     let (status, headers, body) = get(&c, &prm).await;
     assert_eq!(status, 503);
     assert!(headers.contains_key("retry-after"));
@@ -224,13 +287,23 @@ async fn catalog_change_breaking_the_override_gives_503_never_the_catalog() {
 #[tokio::test]
 async fn removed_scopes_disappear_after_a_refresh() {
     let authz = auth_server().await;
-    let daemon = start(&config(&resource("r", "/mcp", &authz.issuer, &curated_scopes())))
-        .await
-        .unwrap();
+    let daemon = start(&config(&resource(
+        "r",
+        "/mcp",
+        &authz.issuer,
+        &curated_scopes(),
+    )))
+    .await
+    .unwrap();
     let c = http();
     let prm = url(&daemon, "/.well-known/oauth-protected-resource/mcp");
     authz.set_catalog(vec!["openid".into(), "email".into(), "all".into()]);
-    daemon.app.snapshot().resources[0].runtime.discovery.refresh(Trigger::Forced).await.unwrap();
+    daemon.app.snapshot().resources[0]
+        .runtime
+        .discovery
+        .refresh(Trigger::Forced)
+        .await
+        .unwrap();
     let (_, _, body) = get(&c, &prm).await;
     assert_eq!(body["scopes_supported"], json!(["openid", "email", "all"]));
     daemon.shutdown().await;
@@ -250,7 +323,13 @@ async fn stale_metadata_is_served_through_an_outage_without_a_retry_storm() {
     // Hammer the metadata endpoint through the outage until it is served stale.
     let mut requests = 0;
     let started = std::time::Instant::now();
-    while runtime.discovery.stats.stale_serves.load(std::sync::atomic::Ordering::Relaxed) < 50 {
+    while runtime
+        .discovery
+        .stats
+        .stale_serves
+        .load(std::sync::atomic::Ordering::Relaxed)
+        < 50
+    {
         let (status, _, body) = get(&c, &prm).await;
         assert_eq!(status, 200, "stale metadata keeps being served");
         assert_eq!(body["scopes_supported"], json!(CURATED));
@@ -264,18 +343,29 @@ async fn stale_metadata_is_served_through_an_outage_without_a_retry_storm() {
         (fetches as f64) <= elapsed / 0.1 + 2.0,
         "{fetches} fetches for {requests} requests in {elapsed:.2}s"
     );
-    assert!(requests > fetches * 5, "{fetches} fetches for {requests} requests");
+    assert!(
+        requests > fetches * 5,
+        "{fetches} fetches for {requests} requests"
+    );
     daemon.shutdown().await;
 }
 
 #[tokio::test]
 async fn legacy_authorization_server_metadata_mirror() {
     let authz = auth_server().await;
-    let daemon = start(&config(&resource("r", "/mcp", &authz.issuer, "legacy_as_metadata = true")))
-        .await
-        .unwrap();
+    let daemon = start(&config(&resource(
+        "r",
+        "/mcp",
+        &authz.issuer,
+        "legacy_as_metadata = true",
+    )))
+    .await
+    .unwrap();
     let c = http();
-    for path in ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"] {
+    for path in [
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/openid-configuration",
+    ] {
         let (status, headers, body) = get(&c, &url(&daemon, path)).await;
         assert_eq!(status, 200, "{path}");
         assert_eq!(headers["access-control-allow-origin"], "*");
@@ -285,7 +375,9 @@ async fn legacy_authorization_server_metadata_mirror() {
     daemon.shutdown().await;
 
     // Without the opt-in, nothing is mirrored.
-    let daemon = start(&config(&resource("r", "/mcp", &authz.issuer, ""))).await.unwrap();
+    let daemon = start(&config(&resource("r", "/mcp", &authz.issuer, "")))
+        .await
+        .unwrap();
     let (status, _, _) = get(&c, &url(&daemon, "/.well-known/oauth-authorization-server")).await;
     assert_eq!(status, 404);
     daemon.shutdown().await;

@@ -126,7 +126,11 @@ async fn background_refresh_runs_ahead_of_expiry() {
     settle().await;
     assert_eq!(calls(&c), 2, "refreshed at {REFRESH_AHEAD} of the TTL");
     assert!(matches!(c.lookup(), Lookup::Fresh(v) if *v == 2));
-    assert_eq!(c.stats.misses.load(Ordering::Relaxed), 0, "no caller waited");
+    assert_eq!(
+        c.stats.misses.load(Ordering::Relaxed),
+        0,
+        "no caller waited"
+    );
     assert_eq!(c.stats.stale_serves.load(Ordering::Relaxed), 0);
     assert_eq!(c.state().last_trigger, Some(Trigger::Ttl));
     drop(c);
@@ -177,14 +181,20 @@ async fn backoff_grows_and_caps() {
     // gap[0] is the TTL refresh; then retries after failures 1, 2, 3, …
     let p = policy();
     for (i, gap) in gaps.iter().enumerate().skip(1) {
-        let base = p.retry_min.saturating_mul(1 << (i - 1).min(20)).min(p.retry_max);
+        let base = p
+            .retry_min
+            .saturating_mul(1 << (i - 1).min(20))
+            .min(p.retry_max);
         assert!(
             *gap >= (base / 2).max(p.retry_min) && *gap <= base,
             "retry {i}: gap {gap:?} outside [{:?}, {base:?}]",
             base / 2
         );
     }
-    assert!(gaps.iter().any(|g| *g > Duration::from_secs(29)), "reaches the cap region");
+    assert!(
+        gaps.iter().any(|g| *g > Duration::from_secs(29)),
+        "reaches the cap region"
+    );
     assert!(gaps.iter().all(|g| *g <= p.ttl), "{gaps:?}");
 }
 
@@ -240,7 +250,10 @@ fn backoff_bounds() {
     for _ in 0..100 {
         assert_eq!(p.backoff(1), p.retry_min);
         let d = p.backoff(3);
-        assert!(d >= Duration::from_secs(4) && d <= Duration::from_secs(8), "{d:?}");
+        assert!(
+            d >= Duration::from_secs(4) && d <= Duration::from_secs(8),
+            "{d:?}"
+        );
         assert!(p.backoff(40) <= p.retry_max && p.backoff(40) >= p.retry_max / 2);
         assert!(p.backoff(u32::MAX) <= p.retry_max);
     }

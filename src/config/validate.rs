@@ -125,7 +125,10 @@ fn check_resources(config: &Config, errors: &mut Errors<'_>) {
         {
             errors.push(
                 &at("name"),
-                format!("{:?} must be non-empty and use only A-Z a-z 0-9 - _ .", r.name),
+                format!(
+                    "{:?} must be non-empty and use only A-Z a-z 0-9 - _ .",
+                    r.name
+                ),
             );
         } else if !names.insert(r.name.as_str()) {
             errors.push(&at("name"), format!("duplicate resource name {:?}", r.name));
@@ -157,7 +160,10 @@ fn check_resources(config: &Config, errors: &mut Errors<'_>) {
         }
         for (j, aud) in r.audiences.iter().enumerate() {
             if aud.trim().is_empty() {
-                errors.push(&format!("resource[{i}].audiences[{j}]"), "must not be empty");
+                errors.push(
+                    &format!("resource[{i}].audiences[{j}]"),
+                    "must not be empty",
+                );
             }
         }
     }

@@ -70,24 +70,84 @@ impl Default for Options {
 /// fine-grained `project:*` / `organization:*` scopes (127 in all).
 pub fn cloud_catalog() -> Vec<String> {
     const PROJECT: [&str; 40] = [
-        "databases", "collections", "documents", "attributes", "indexes", "buckets", "files",
-        "functions", "executions", "deployments", "variables", "sites", "users", "sessions",
-        "teams", "memberships", "messages", "topics", "subscribers", "providers", "targets",
-        "keys", "platforms", "webhooks", "domains", "rules", "migrations", "backups", "policies",
-        "tokens", "avatars", "locale", "health", "logs", "usage", "realtime", "tables", "rows",
-        "columns", "transactions",
+        "databases",
+        "collections",
+        "documents",
+        "attributes",
+        "indexes",
+        "buckets",
+        "files",
+        "functions",
+        "executions",
+        "deployments",
+        "variables",
+        "sites",
+        "users",
+        "sessions",
+        "teams",
+        "memberships",
+        "messages",
+        "topics",
+        "subscribers",
+        "providers",
+        "targets",
+        "keys",
+        "platforms",
+        "webhooks",
+        "domains",
+        "rules",
+        "migrations",
+        "backups",
+        "policies",
+        "tokens",
+        "avatars",
+        "locale",
+        "health",
+        "logs",
+        "usage",
+        "realtime",
+        "tables",
+        "rows",
+        "columns",
+        "transactions",
     ];
     const ORGANIZATION: [&str; 20] = [
-        "projects", "members", "invites", "billing", "invoices", "payments", "addresses",
-        "credits", "plans", "usage", "roles", "keys", "domains", "audit", "support", "settings",
-        "identity", "backups", "alerts", "budgets",
+        "projects",
+        "members",
+        "invites",
+        "billing",
+        "invoices",
+        "payments",
+        "addresses",
+        "credits",
+        "plans",
+        "usage",
+        "roles",
+        "keys",
+        "domains",
+        "audit",
+        "support",
+        "settings",
+        "identity",
+        "backups",
+        "alerts",
+        "budgets",
     ];
     let mut catalog: Vec<String> = [
-        "openid", "profile", "email", "offline_access", "all", "project:all", "organization:all",
+        "openid",
+        "profile",
+        "email",
+        "offline_access",
+        "all",
+        "project:all",
+        "organization:all",
     ]
     .map(String::from)
     .to_vec();
-    for (prefix, names) in [("project", &PROJECT[..]), ("organization", &ORGANIZATION[..])] {
+    for (prefix, names) in [
+        ("project", &PROJECT[..]),
+        ("organization", &ORGANIZATION[..]),
+    ] {
         for name in names {
             for access in ["read", "write"] {
                 catalog.push(format!("{prefix}:{name}.{access}"));
@@ -121,7 +181,9 @@ impl AuthServer {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port)).await?;
         let addr = listener.local_addr()?;
         if !addr.ip().is_loopback() {
-            return Err(std::io::Error::other("the demo authorization server binds loopback only"));
+            return Err(std::io::Error::other(
+                "the demo authorization server binds loopback only",
+            ));
         }
         let issuer = format!("http://{addr}{}", options.issuer_path);
         let state = Arc::new(State {
@@ -222,15 +284,20 @@ async fn answer(state: &State, path: &str) -> warp::reply::Response {
         ),
         Behaviour::RedirectLoop => {
             let mut r = reply(StatusCode::FOUND, Bytes::new());
-            r.headers_mut()
-                .insert(header::LOCATION, path.parse().expect("a request path is a valid header"));
+            r.headers_mut().insert(
+                header::LOCATION,
+                path.parse().expect("a request path is a valid header"),
+            );
             r
         }
         Behaviour::Garbage => reply(StatusCode::OK, "<html>maintenance</html>".into()),
         Behaviour::WrongShape => reply(StatusCode::OK, "[\"issuer\", \"jwks_uri\"]".into()),
         Behaviour::Huge => {
             let padding = "x".repeat(5 * 1024 * 1024);
-            reply(StatusCode::OK, json!({ "padding": padding }).to_string().into())
+            reply(
+                StatusCode::OK,
+                json!({ "padding": padding }).to_string().into(),
+            )
         }
     }
 }
@@ -262,7 +329,9 @@ fn discovery_document(state: &State) -> Value {
 fn reply(status: StatusCode, body: Bytes) -> warp::reply::Response {
     let mut r = Response::new(body.into());
     *r.status_mut() = status;
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, "application/json".parse().expect("static"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        "application/json".parse().expect("static"),
+    );
     r
 }

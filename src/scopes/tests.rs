@@ -169,7 +169,11 @@ fn curated_set_fits_and_counts_chars() {
 
 #[test]
 fn missing_lists_configured_scopes_not_in_catalog() {
-    let a = advertise(&policy("openid account.admin", "", 1024), Some(&cloud_catalog())).unwrap();
+    let a = advertise(
+        &policy("openid account.admin", "", 1024),
+        Some(&cloud_catalog()),
+    )
+    .unwrap();
     assert_eq!(a.missing, s("account.admin"));
 }
 

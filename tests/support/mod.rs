@@ -5,11 +5,19 @@
 use std::future::Future;
 use std::time::Duration;
 
-pub use mcp_warden::demo::authz::{AuthServer, Behaviour, Options, cloud_catalog};
 use mcp_warden::config::Config;
+#[allow(unused_imports)]
+pub use mcp_warden::demo::authz::{AuthServer, Behaviour, Options, cloud_catalog};
 use mcp_warden::lifecycle::{self, Daemon, Fatal};
 
-pub const CURATED: [&str; 6] = ["openid", "profile", "email", "all", "project:all", "organization:all"];
+pub const CURATED: [&str; 6] = [
+    "openid",
+    "profile",
+    "email",
+    "all",
+    "project:all",
+    "organization:all",
+];
 
 /// A `[[resource]]` block for `issuer`, with optional extra lines.
 pub fn resource(name: &str, path: &str, issuer: &str, extra: &str) -> String {
@@ -57,7 +65,9 @@ pub async fn start(config_text: &str) -> Result<Daemon, Fatal> {
 }
 
 pub async fn auth_server() -> AuthServer {
-    AuthServer::start(Options::default()).await.expect("start demo authorization server")
+    AuthServer::start(Options::default())
+        .await
+        .expect("start demo authorization server")
 }
 
 pub fn http() -> reqwest::Client {
@@ -82,7 +92,10 @@ where
         if let Some(v) = check().await {
             return v;
         }
-        assert!(tokio::time::Instant::now() < deadline, "condition not met within {within:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not met within {within:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -89,7 +89,7 @@ async fn check(path: &std::path::Path, online: bool) -> Result<(), Fatal> {
     if !online {
         return Ok(());
     }
-    let app = App::new(config);
+    let app = App::new(config)?;
     let snapshot = app.snapshot();
     let mut mismatches = Vec::new();
     let mut failed = Vec::new();

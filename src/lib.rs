@@ -23,14 +23,21 @@
 
 pub mod app;
 pub mod cache;
+pub mod challenge;
 pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod discovery;
 pub mod fetch;
+pub mod gateway;
+pub mod jsonrpc;
+pub mod jwks;
 pub mod lifecycle;
 pub mod prm;
+pub mod proxy;
 pub mod public;
 pub mod scopes;
 pub mod signals;
 pub mod telemetry;
+pub mod token;
+pub mod verifier;

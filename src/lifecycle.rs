@@ -79,7 +79,7 @@ pub async fn start(config: Config) -> Result<Daemon, Fatal> {
     let public = bind("public", config.public.listen).await?;
     let public_addr = public.local_addr().map_err(anyhow::Error::from)?;
     let grace = config.public.shutdown_grace;
-    let app = App::new(config);
+    let app = App::new(config)?;
     let mismatches = app.first_discovery().await;
     if !mismatches.is_empty() {
         return Err(Fatal::ScopeMismatch(mismatches));
@@ -114,7 +114,7 @@ async fn serve<F>(
     mut signal: watch::Receiver<bool>,
     grace: Duration,
 ) where
-    F: warp::Filter<Extract = (warp::reply::Response,), Error = std::convert::Infallible>
+    F: warp::Filter<Extract = (warp::reply::Response,), Error = warp::Rejection>
         + Clone
         + Send
         + Sync

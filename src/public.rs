@@ -7,20 +7,26 @@
 //! - `/.well-known/oauth-authorization-server`, `/.well-known/openid-configuration`:
 //!   the authorization server metadata mirror for 2025-03-26-era clients,
 //!   when exactly one resource opts in (`legacy_as_metadata`);
+//! - each resource's MCP endpoint: [`crate::gateway`];
 //! - `GET /healthz`;
 //! - everything else: 404 JSON.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::net::SocketAddr;
+
 use bytes::Bytes;
+use futures_util::StreamExt;
+use warp::Buf;
 use warp::Filter;
-use warp::http::{HeaderValue, Method, Response, StatusCode, header};
+use warp::http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 use warp::reply::Response as WarpResponse;
 
 use crate::app::{App, MetadataState, Resource};
 use crate::cache::Unavailable;
+use crate::gateway;
+use crate::proxy::BodyStream;
 
 /// How long clients and intermediaries may cache metadata responses.
 const METADATA_MAX_AGE: Duration = Duration::from_secs(60);
@@ -28,17 +34,57 @@ const METADATA_MAX_AGE: Duration = Duration::from_secs(60);
 /// The public listener's warp filter.
 pub fn routes(
     app: Arc<App>,
-) -> impl Filter<Extract = (WarpResponse,), Error = Infallible> + Clone + Send + Sync + 'static {
-    warp::method().and(warp::path::full()).then(
-        move |method: Method, path: warp::path::FullPath| {
-            let app = app.clone();
-            async move { handle(&app, &method, path.as_str()).await }
-        },
-    )
+) -> impl Filter<Extract = (WarpResponse,), Error = warp::Rejection> + Clone + Send + Sync + 'static
+{
+    let query = warp::query::raw()
+        .map(Some)
+        .or(warp::any().map(|| None))
+        .unify();
+    warp::method()
+        .and(warp::path::full())
+        .and(query)
+        .and(warp::header::headers_cloned())
+        .and(warp::addr::remote())
+        .and(warp::body::stream().map(boxed_body))
+        .then(
+            move |method: Method,
+                  path: warp::path::FullPath,
+                  query: Option<String>,
+                  headers: HeaderMap,
+                  remote: Option<SocketAddr>,
+                  body: BodyStream| {
+                let app = app.clone();
+                let request = gateway::Request {
+                    method,
+                    query,
+                    headers,
+                    remote,
+                    body,
+                };
+                async move { handle(&app, path.as_str(), request).await }
+            },
+        )
 }
 
-async fn handle(app: &App, method: &Method, path: &str) -> WarpResponse {
+fn boxed_body<S, B>(body: S) -> BodyStream
+where
+    S: futures_util::Stream<Item = Result<B, warp::Error>> + Send + 'static,
+    B: Buf,
+{
+    Box::pin(body.map(|chunk| {
+        chunk
+            .map(|mut buf| buf.copy_to_bytes(buf.remaining()))
+            .map_err(std::io::Error::other)
+    }))
+}
+
+async fn handle(app: &App, path: &str, request: gateway::Request) -> WarpResponse {
     let snapshot = app.snapshot();
+    let method = &request.method;
+    if let Some(resource) = snapshot.resource_for_endpoint(path) {
+        let resource = resource.clone();
+        return gateway::handle(app, &snapshot, &resource, request).await;
+    }
     if path == "/healthz" {
         return json(StatusCode::OK, Bytes::from_static(b"{\"status\":\"ok\"}"));
     }

@@ -8,6 +8,7 @@
 mod parse;
 mod validate;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -164,6 +165,28 @@ pub struct Resource {
     pub scopes: Scopes,
     #[serde(default)]
     pub token: Token,
+    /// Tool name to the scopes a `tools/call` of it needs (step-up, 403).
+    #[serde(default)]
+    pub tools: BTreeMap<String, Vec<String>>,
+    /// Forward the client's `Authorization` header upstream. MCP forbids
+    /// token passthrough; only for an upstream in the authorization server's
+    /// own trust domain that validates the token itself.
+    #[serde(default)]
+    pub forward_token: bool,
+    /// Send `X-Mcp-Auth-Subject`, `-Client-Id` and `-Scopes` upstream.
+    #[serde(default = "defaults::yes")]
+    pub identity_headers: bool,
+    /// Static headers added to every upstream request (e.g. the upstream's
+    /// own credential).
+    #[serde(default)]
+    pub upstream_headers: BTreeMap<String, String>,
+    /// Like `upstream_headers`, with each value read from a file at load
+    /// (trailing newline trimmed), so secrets stay out of the config.
+    #[serde(default)]
+    pub upstream_header_files: BTreeMap<String, PathBuf>,
+    /// How long the upstream may take to send response headers (then 504).
+    #[serde(default = "defaults::upstream_timeout", with = "humantime_serde")]
+    pub upstream_timeout: Duration,
 }
 
 /// `[resource.scopes]`: what to advertise in `scopes_supported`.
@@ -322,6 +345,12 @@ mod defaults {
     }
     pub fn shutdown_grace() -> Duration {
         Duration::from_secs(10)
+    }
+    pub fn upstream_timeout() -> Duration {
+        Duration::from_secs(120)
+    }
+    pub fn yes() -> bool {
+        true
     }
 }
 

@@ -152,6 +152,46 @@ fn check_resources(config: &Config, errors: &mut Errors<'_>) {
                 );
             }
         }
+        for (tool, scopes) in &r.tools {
+            for s in scopes.iter().filter(|s| !is_scope_token(s)) {
+                errors.push(
+                    &format!("resource[{i}].tools.{tool}"),
+                    format!("{s:?} is not a valid scope token"),
+                );
+            }
+        }
+        for name in r
+            .upstream_headers
+            .keys()
+            .chain(r.upstream_header_files.keys())
+        {
+            let lower = name.to_ascii_lowercase();
+            if warp::http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                errors.push(
+                    &at("upstream_headers"),
+                    format!("{name:?} is not a valid header name"),
+                );
+            } else if lower == "host"
+                || lower.starts_with("x-mcp-auth-")
+                || lower == "content-length"
+            {
+                errors.push(
+                    &at("upstream_headers"),
+                    format!("{name:?} is set by mcp-warden itself"),
+                );
+            }
+        }
+        for (name, value) in &r.upstream_headers {
+            if warp::http::HeaderValue::from_str(value).is_err() {
+                errors.push(
+                    &at("upstream_headers"),
+                    format!("the value of {name:?} is not a valid header value"),
+                );
+            }
+        }
+        if r.upstream_timeout.is_zero() {
+            errors.push(&at("upstream_timeout"), "must be greater than 0");
+        }
         if r.scopes.max_chars == 0 {
             errors.push(&at("scopes.max_chars"), "must be greater than 0");
         }

@@ -1,0 +1,355 @@
+//! The protected MCP endpoint: every request is checked here, in this order,
+//! then handed to [`crate::proxy`].
+//!
+//! 1. `Origin`, when present, must be the public URL's origin or listed in
+//!    `allowed_origins`, else 403 (Streamable HTTP: servers MUST validate
+//!    Origin against DNS rebinding).
+//! 2. `OPTIONS` is the CORS preflight and needs no token.
+//! 3. A token in the query string is refused (400 `invalid_request`; MCP:
+//!    tokens MUST NOT be accepted there), as are two `Authorization` headers
+//!    or a malformed `Bearer` value.
+//! 4. No bearer token: 401 with `resource_metadata` and the advertised
+//!    `scope`, no error code.
+//! 5. The token is verified ([`crate::verifier`]): 401 `invalid_token`, or
+//!    503 when keys and metadata cannot be had at all.
+//! 6. Scopes: `[resource.scopes] required` for every request and
+//!    `[resource.tools]` for `tools/call`: 403 `insufficient_scope` naming
+//!    exactly the scopes this operation needs.
+//! 7. The body is limited to `max_body_bytes` (413).
+//!
+//! Every request, GET and DELETE included, is authenticated: sessions are
+//! never used for authentication.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use warp::http::header::{self, HeaderMap, HeaderValue};
+use warp::http::{Method, StatusCode};
+use warp::reply::Response;
+
+use crate::app::{App, MetadataState, Rendered, Resource, Snapshot};
+use crate::challenge::{Challenge, ErrorCode};
+use crate::proxy::{self, BodyStream, Outbound};
+use crate::token::Expectations;
+use crate::verifier::Outcome;
+
+/// One request to an MCP endpoint.
+pub struct Request {
+    pub method: Method,
+    pub query: Option<String>,
+    pub headers: HeaderMap,
+    pub remote: Option<SocketAddr>,
+    pub body: BodyStream,
+}
+
+const ALLOW_METHODS: &str = "GET, POST, DELETE, OPTIONS";
+const ALLOW_HEADERS: &str = "authorization, content-type, accept, mcp-session-id, mcp-protocol-version, last-event-id, mcp-method, mcp-name";
+const EXPOSE_HEADERS: &str = "mcp-session-id, mcp-protocol-version, www-authenticate";
+
+pub async fn handle(app: &App, snapshot: &Snapshot, resource: &Resource, req: Request) -> Response {
+    let Ok(origin) = check_origin(snapshot, &req.headers) else {
+        return proxy::rpc_error(StatusCode::FORBIDDEN, "origin not allowed");
+    };
+    let mut response = authorize_and_forward(app, snapshot, resource, req).await;
+    if let Some(origin) = origin {
+        let h = response.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        h.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static(EXPOSE_HEADERS),
+        );
+        h.append(header::VARY, HeaderValue::from_static("origin"));
+    }
+    response
+}
+
+/// `Ok(Some(origin))` for an allowed cross-origin request, `Ok(None)` when
+/// there is no Origin, `Err` for a foreign one.
+fn check_origin(snapshot: &Snapshot, headers: &HeaderMap) -> Result<Option<HeaderValue>, ()> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(None);
+    };
+    let public = &snapshot.config.public;
+    let allowed = origin.to_str().is_ok_and(|o| {
+        o == public.url.origin().ascii_serialization()
+            || public.allowed_origins.iter().any(|a| a == o)
+    });
+    if allowed {
+        Ok(Some(origin.clone()))
+    } else {
+        Err(())
+    }
+}
+
+async fn authorize_and_forward(
+    app: &App,
+    snapshot: &Snapshot,
+    resource: &Resource,
+    req: Request,
+) -> Response {
+    if req.method == Method::OPTIONS {
+        return preflight();
+    }
+    let metadata = resource.metadata().await;
+    let advertised = match &metadata {
+        MetadataState::Ready(r) => r
+            .outcome
+            .as_ref()
+            .map(|(a, _)| a.scopes.clone())
+            .unwrap_or_default(),
+        MetadataState::Unavailable(_) => Vec::new(),
+    };
+    let challenge = |error: Option<ErrorCode>, description: &str, scopes: Vec<String>| {
+        challenge_response(&Challenge {
+            error,
+            description: Some(description.to_owned()),
+            scopes,
+            resource_metadata: resource.location.prm_url.clone(),
+        })
+    };
+    let token = match bearer(&req) {
+        Ok(Some(t)) => t,
+        Ok(None) => return challenge(None, "a bearer token is required", advertised),
+        Err(why) => return challenge(Some(ErrorCode::InvalidRequest), why, advertised),
+    };
+    let rendered: Arc<Rendered> = match metadata {
+        MetadataState::Ready(r) => r,
+        MetadataState::Unavailable(u) => return crate::public::unavailable(&u),
+    };
+    let cfg = &resource.config;
+    let want = Expectations {
+        issuer: &rendered.metadata.issuer,
+        audiences: &resource.audiences,
+        algorithms: &cfg.token.algorithms,
+        leeway: cfg.token.leeway,
+        require_typ: cfg.token.require_typ,
+    };
+    let principal = match resource
+        .runtime
+        .verifier
+        .verify(&token, &want, snapshot.generation)
+        .await
+    {
+        Outcome::Valid { principal, .. } => principal,
+        Outcome::Invalid(invalid) => {
+            tracing::debug!(resource = %cfg.name, result = invalid.kind.as_str(), "token rejected");
+            return challenge(Some(ErrorCode::InvalidToken), invalid.reason, advertised);
+        }
+        Outcome::Unavailable(u) => return crate::public::unavailable(&u),
+    };
+    let too_large = Arc::new(AtomicBool::new(false));
+    let max = snapshot.config.public.max_body_bytes;
+    if content_length(&req.headers).is_some_and(|n| n > max) {
+        return proxy::rpc_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+    }
+    let mut needed = cfg.scopes.required.clone();
+    let mut body = limited(req.body, max, too_large.clone());
+    if req.method == Method::POST && !cfg.tools.is_empty() {
+        // Per-tool scopes need the JSON-RPC method and tool name: buffer the
+        // (bounded) body, read it, and forward the same bytes.
+        let bytes = match collect(body).await {
+            Ok(b) => b,
+            Err(_) if too_large.load(Ordering::Relaxed) => {
+                return proxy::rpc_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+            }
+            Err(_) => {
+                return proxy::rpc_error(
+                    StatusCode::BAD_REQUEST,
+                    "could not read the request body",
+                );
+            }
+        };
+        match crate::jsonrpc::called_tools(&bytes) {
+            Ok(tools) => {
+                for tool in tools {
+                    needed.extend(cfg.tools.get(&tool).into_iter().flatten().cloned());
+                }
+            }
+            Err(why) => return rpc_parse_error(why),
+        }
+        body = Box::pin(futures_util::stream::once(async move { Ok(bytes) }));
+    }
+    if !principal.has_scopes(&needed) {
+        let mut seen = std::collections::HashSet::new();
+        needed.retain(|s| seen.insert(s.clone()));
+        return challenge(
+            Some(ErrorCode::InsufficientScope),
+            "the token lacks scopes this request needs",
+            needed,
+        );
+    }
+    let outbound = Outbound {
+        method: req.method,
+        query: req.query.as_deref(),
+        headers: &req.headers,
+        remote: req.remote,
+        body,
+        too_large,
+    };
+    proxy::forward(
+        &app.upstream,
+        resource,
+        outbound,
+        &principal,
+        &snapshot.config.public.url,
+    )
+    .await
+}
+
+/// The bearer token, `Ok(None)` when the request carries none, or why the
+/// request is malformed (RFC 6750 §2.1, §3.1 `invalid_request`).
+fn bearer(req: &Request) -> Result<Option<String>, &'static str> {
+    if let Some(q) = &req.query
+        && url::form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "access_token")
+    {
+        return Err("tokens are not accepted in the query string");
+    }
+    let mut values = req.headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err("more than one Authorization header");
+    }
+    let value = value
+        .to_str()
+        .map_err(|_| "Authorization header is not ASCII")?;
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        // Another scheme (Basic, …) carries no bearer credentials at all.
+        return Ok(None);
+    }
+    let token = rest.trim_matches(' ');
+    // RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+    let body = token.trim_end_matches('=');
+    if body.is_empty()
+        || !body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
+    {
+        return Err("malformed Bearer credentials");
+    }
+    Ok(Some(token.to_owned()))
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+/// Passes `body` through, failing (and setting `too_large`) past `max` bytes.
+fn limited(body: BodyStream, max: u64, too_large: Arc<AtomicBool>) -> BodyStream {
+    let mut seen = 0u64;
+    Box::pin(body.map(move |chunk| {
+        let chunk = chunk?;
+        seen += chunk.len() as u64;
+        if seen > max {
+            too_large.store(true, Ordering::Relaxed);
+            return Err(std::io::Error::other("request body exceeds max_body_bytes"));
+        }
+        Ok(chunk)
+    }))
+}
+
+async fn collect(mut body: BodyStream) -> std::io::Result<Bytes> {
+    let mut out = BytesMut::new();
+    while let Some(chunk) = body.next().await {
+        out.extend_from_slice(&chunk?);
+    }
+    Ok(out.freeze())
+}
+
+fn challenge_response(c: &Challenge) -> Response {
+    let mut r = Response::new(c.body().into());
+    *r.status_mut() = StatusCode::from_u16(c.status()).expect("400, 401 or 403");
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_str(&c.www_authenticate()).expect("challenge parts are sanitized"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn rpc_parse_error(why: &str) -> Response {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": { "code": -32700, "message": why },
+    });
+    let mut r = proxy::rpc_error(StatusCode::BAD_REQUEST, why);
+    *r.body_mut() = body.to_string().into();
+    r
+}
+
+fn preflight() -> Response {
+    let mut r = Response::new(Bytes::new().into());
+    *r.status_mut() = StatusCode::NO_CONTENT;
+    let h = r.headers_mut();
+    h.insert(header::ALLOW, HeaderValue::from_static(ALLOW_METHODS));
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static(ALLOW_METHODS),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static(ALLOW_HEADERS),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("600"),
+    );
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(query: Option<&str>, auth: &[&str]) -> Request {
+        let mut headers = HeaderMap::new();
+        for a in auth {
+            headers.append(header::AUTHORIZATION, HeaderValue::from_str(a).unwrap());
+        }
+        Request {
+            method: Method::POST,
+            query: query.map(str::to_owned),
+            headers,
+            remote: None,
+            body: Box::pin(futures_util::stream::empty()),
+        }
+    }
+
+    #[test]
+    fn bearer_extraction() {
+        let ok = |auth: &str| bearer(&request(None, &[auth]));
+        assert_eq!(
+            ok("Bearer abc.def-ghi_~+/=="),
+            Ok(Some("abc.def-ghi_~+/==".into()))
+        );
+        assert_eq!(ok("bearer abc"), Ok(Some("abc".into())));
+        assert_eq!(ok("BEARER abc"), Ok(Some("abc".into())));
+        assert_eq!(ok("Basic dXNlcjpwYXNz"), Ok(None));
+        assert!(ok("Bearer").is_err());
+        assert!(ok("Bearer ").is_err());
+        assert!(ok("Bearer a b").is_err());
+        assert!(ok("Bearer a\"b").is_err());
+        assert!(ok("Bearer =abc").is_err());
+        assert_eq!(bearer(&request(None, &[])), Ok(None));
+        assert!(bearer(&request(None, &["Bearer a", "Bearer b"])).is_err());
+        assert!(bearer(&request(Some("x=1&access_token=abc"), &[])).is_err());
+        assert_eq!(
+            bearer(&request(Some("x=1"), &["Bearer a"])),
+            Ok(Some("a".into()))
+        );
+    }
+}

@@ -1,0 +1,215 @@
+//! Forwarding an authenticated request to the upstream MCP server, streaming
+//! both bodies.
+//!
+//! What crosses, and what does not (MCP 2025-11-25 "Token Passthrough" and
+//! Streamable HTTP):
+//! - the client's `Authorization` is **never** forwarded unless the operator
+//!   set `forward_token = true`;
+//! - hop-by-hop headers (RFC 9110 §7.6.1), `Host`, `Origin` (validated here;
+//!   the upstream would see a foreign origin on its own host), and any
+//!   client-sent `X-Mcp-Auth-*`, `X-Forwarded-*` or `Forwarded` are dropped;
+//! - mcp-warden adds `X-Mcp-Auth-Subject`, `X-Mcp-Auth-Client-Id`,
+//!   `X-Mcp-Auth-Scopes` (unless `identity_headers = false`),
+//!   `X-Mcp-Auth-Authorization-Details` (RFC 9396 grants, JSON) when the token
+//!   has them, `X-Forwarded-For/Proto/Host`, and the configured static headers;
+//! - everything else passes unchanged both ways, including `Mcp-Session-Id`,
+//!   `MCP-Protocol-Version`, `Last-Event-ID`, `Accept`, `Content-Type`,
+//!   `Mcp-Method`, `Mcp-Name`, `Mcp-Param-*`, and every upstream status.
+//!
+//! Bodies stream in both directions; SSE events reach the client as the
+//! upstream produces them. Dropping the response (client gone) drops the
+//! upstream request.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use sync_wrapper::SyncStream;
+use warp::Reply;
+use warp::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use warp::http::{Method, StatusCode};
+use warp::reply::Response;
+
+use crate::app::Resource;
+use crate::token::Principal;
+
+/// Request headers that never cross the proxy.
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+pub const SUBJECT: &str = "x-mcp-auth-subject";
+pub const CLIENT_ID: &str = "x-mcp-auth-client-id";
+pub const SCOPES: &str = "x-mcp-auth-scopes";
+pub const AUTHORIZATION_DETAILS: &str = "x-mcp-auth-authorization-details";
+
+/// A request body on its way upstream.
+pub type BodyStream = std::pin::Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
+
+/// The parts of the client request the proxy needs.
+pub struct Outbound<'a> {
+    pub method: Method,
+    pub query: Option<&'a str>,
+    pub headers: &'a HeaderMap,
+    pub remote: Option<SocketAddr>,
+    pub body: BodyStream,
+    /// Set by the body stream when it stopped at `max_body_bytes`.
+    pub too_large: Arc<AtomicBool>,
+}
+
+fn is_dropped(name: &HeaderName, connection_listed: &[String], forward_token: bool) -> bool {
+    let n = name.as_str();
+    HOP_BY_HOP.contains(&n)
+        || connection_listed.iter().any(|c| c == n)
+        || n == "host"
+        || n == "origin"
+        || n == "forwarded"
+        || n.starts_with("x-forwarded-")
+        || n.starts_with("x-mcp-auth-")
+        || (n == "authorization" && !forward_token)
+}
+
+/// The headers sent upstream.
+pub fn upstream_headers(
+    resource: &Resource,
+    incoming: &HeaderMap,
+    principal: &Principal,
+    remote: Option<SocketAddr>,
+    public_url: &url::Url,
+) -> HeaderMap {
+    let connection_listed: Vec<String> = incoming
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|s| s.trim().to_ascii_lowercase())
+        .collect();
+    let mut out = HeaderMap::with_capacity(incoming.len() + 8);
+    for (name, value) in incoming {
+        if !is_dropped(name, &connection_listed, resource.config.forward_token) {
+            out.append(name.clone(), value.clone());
+        }
+    }
+    let mut set = |name: &'static str, value: &str| {
+        // Claims are untrusted text: a value that is not a valid header is
+        // left out rather than mangled.
+        if let Ok(v) = HeaderValue::from_str(value) {
+            out.insert(HeaderName::from_static(name), v);
+        }
+    };
+    if resource.config.identity_headers {
+        if let Some(sub) = &principal.sub {
+            set(SUBJECT, sub);
+        }
+        if let Some(client) = &principal.client_id {
+            set(CLIENT_ID, client);
+        }
+        set(SCOPES, &principal.scopes.join(" "));
+        if let Some(details) = &principal.authorization_details {
+            set(AUTHORIZATION_DETAILS, &details.to_string());
+        }
+    }
+    if let Some(remote) = remote {
+        set("x-forwarded-for", &remote.ip().to_string());
+    }
+    set("x-forwarded-proto", public_url.scheme());
+    if let Some(host) = public_url.host_str() {
+        let host = match public_url.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.to_owned(),
+        };
+        set("x-forwarded-host", &host);
+    }
+    for (name, value) in &resource.upstream_headers {
+        out.insert(name.clone(), value.clone());
+    }
+    out
+}
+
+/// Sends the request upstream and streams the answer back.
+pub async fn forward(
+    client: &reqwest::Client,
+    resource: &Resource,
+    request: Outbound<'_>,
+    principal: &Principal,
+    public_url: &url::Url,
+) -> Response {
+    let mut url = resource.config.upstream.clone();
+    if let Some(q) = request.query.filter(|q| !q.is_empty()) {
+        url.set_query(Some(q));
+    }
+    let headers = upstream_headers(
+        resource,
+        request.headers,
+        principal,
+        request.remote,
+        public_url,
+    );
+    let send = client
+        .request(request.method, url)
+        .headers(headers)
+        .body(reqwest::Body::wrap_stream(request.body))
+        .send();
+    let upstream = match tokio::time::timeout(resource.config.upstream_timeout, send).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(_)) if request.too_large.load(Ordering::Relaxed) => {
+            return rpc_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(resource = %resource.config.name, error = %crate::fetch::error_chain(&e), "upstream request failed");
+            return rpc_error(StatusCode::BAD_GATEWAY, "upstream MCP server unreachable");
+        }
+        Err(_) => {
+            tracing::warn!(resource = %resource.config.name, timeout = ?resource.config.upstream_timeout, "upstream did not answer in time");
+            return rpc_error(
+                StatusCode::GATEWAY_TIMEOUT,
+                "upstream MCP server did not answer in time",
+            );
+        }
+    };
+    let status = upstream.status();
+    let mut response_headers = HeaderMap::with_capacity(upstream.headers().len());
+    for (name, value) in upstream.headers() {
+        if !HOP_BY_HOP.contains(&name.as_str()) {
+            response_headers.append(name.clone(), value.clone());
+        }
+    }
+    let name = resource.config.name.clone();
+    let body = upstream.bytes_stream().map(move |chunk| {
+        chunk.map_err(|e| {
+            // An upstream that breaks mid-stream ends the client's stream.
+            tracing::info!(resource = %name, error = %crate::fetch::error_chain(&e), "upstream stream ended abruptly");
+            std::io::Error::other(e)
+        })
+    });
+    let mut response = warp::reply::stream(SyncStream::new(body)).into_response();
+    *response.status_mut() = status;
+    *response.headers_mut() = response_headers;
+    response
+}
+
+/// A JSON-RPC-shaped error for failures the client's MCP stack must parse.
+pub fn rpc_error(status: StatusCode, message: &str) -> Response {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": { "code": -32000, "message": message },
+    });
+    let mut r = Response::new(body.to_string().into());
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}

@@ -21,13 +21,18 @@ pub const CURATED: [&str; 6] = [
 
 /// A `[[resource]]` block for `issuer`, with optional extra lines.
 pub fn resource(name: &str, path: &str, issuer: &str, extra: &str) -> String {
+    resource_to(name, path, issuer, "http://127.0.0.1:9/mcp", extra)
+}
+
+/// As [`resource`], forwarding to `upstream`.
+pub fn resource_to(name: &str, path: &str, issuer: &str, upstream: &str, extra: &str) -> String {
     format!(
         r#"
 [[resource]]
 name = "{name}"
 path = "{path}"
 issuer = "{issuer}"
-upstream = "http://127.0.0.1:9/mcp"
+upstream = "{upstream}"
 {extra}
 "#
     )

@@ -2,23 +2,43 @@
 //!
 //! **Demo only**: it refuses to bind anything but loopback. It serves RFC 8414
 //! and OpenID Connect discovery (at every well-known location the MCP
-//! specification has clients try), a JWKS, and can be told to misbehave in
-//! each way a real authorization server does ([`Behaviour`]), so the daemon's
-//! tests exercise real HTTP against it.
+//! specification has clients try), a JWKS built from signing keys it
+//! generates at runtime ([`KeyKind`]), a `client_credentials` token endpoint
+//! issuing RFC 9068 JWT access tokens, and can be told to misbehave in each
+//! way a real authorization server does ([`Behaviour`]), so the daemon's
+//! tests exercise real HTTP against it. Tests mint tokens directly too
+//! ([`AuthServer::access_token`], [`AuthServer::sign`]), including malformed
+//! and hostile ones.
 
 use std::convert::Infallible;
+use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
+use futures_util::Stream;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 use warp::Filter;
-use warp::http::{Response, StatusCode, header};
+use warp::http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 
-/// How the server answers discovery and JWKS requests.
+use super::support::{BodyError, bind_loopback, random_id, read_body};
+
+mod keys;
+mod token;
+
+pub use keys::KeyKind;
+use keys::{KeySet, SigningKey};
+
+/// Lifetime of the access tokens this server issues and mints.
+const TOKEN_TTL_SECS: u64 = 300;
+/// A token request is a short form; anything bigger is refused.
+const TOKEN_BODY_LIMIT: usize = 64 * 1024;
+
+/// How the server answers discovery and JWKS requests. The token endpoint
+/// ignores it: it always answers normally.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Behaviour {
     Normal,
@@ -43,7 +63,7 @@ pub enum Behaviour {
 }
 
 /// Start-up options.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Options {
     /// Issuer path, e.g. `/v1/oauth2/console` (empty: none).
     pub issuer_path: String,
@@ -52,6 +72,12 @@ pub struct Options {
     /// locations, to exercise the discovery fallback order).
     pub oauth_metadata: bool,
     pub port: u16,
+    /// Signing keys generated at start, oldest first (the last is the default).
+    pub initial_keys: Vec<KeyKind>,
+    /// The one client the token endpoint knows.
+    pub client_id: String,
+    /// Its secret; random by default.
+    pub client_secret: String,
 }
 
 impl Default for Options {
@@ -61,7 +87,25 @@ impl Default for Options {
             catalog: cloud_catalog(),
             oauth_metadata: true,
             port: 0,
+            initial_keys: vec![KeyKind::Rs256],
+            client_id: "demo-client".into(),
+            client_secret: random_id(),
         }
+    }
+}
+
+/// Keeps the client secret out of `Debug` output.
+impl fmt::Debug for Options {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Options")
+            .field("issuer_path", &self.issuer_path)
+            .field("catalog", &format_args!("[{} scopes]", self.catalog.len()))
+            .field("oauth_metadata", &self.oauth_metadata)
+            .field("port", &self.port)
+            .field("initial_keys", &self.initial_keys)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .finish()
     }
 }
 
@@ -162,9 +206,50 @@ struct State {
     options: Options,
     catalog: RwLock<Vec<String>>,
     behaviour: RwLock<Behaviour>,
-    jwks: RwLock<Value>,
+    /// Every key generated so far; the JWKS publishes the published ones.
+    keys: RwLock<KeySet>,
+    /// Numbers kids across kinds, so each kid names one key forever.
+    key_serial: AtomicU64,
+    /// A test-supplied JWKS document that replaces the generated one.
+    jwks_override: RwLock<Option<Value>>,
     discovery_requests: AtomicU64,
     jwks_requests: AtomicU64,
+    token_requests: AtomicU64,
+}
+
+impl State {
+    /// Generates a key outside the lock (RSA takes a while) and publishes it.
+    fn add_key(&self, kind: KeyKind) -> String {
+        let serial = self.key_serial.fetch_add(1, Ordering::SeqCst) + 1;
+        let key = SigningKey::generate(kind, serial);
+        let kid = key.kid.clone();
+        self.keys.write().expect("lock").insert(key);
+        kid
+    }
+
+    fn jwks(&self) -> Value {
+        match &*self.jwks_override.read().expect("lock") {
+            Some(jwks) => jwks.clone(),
+            None => self.keys.read().expect("lock").jwks(),
+        }
+    }
+
+    /// RFC 9068 §2.2 claims for `aud` = `resource`.
+    fn claims(&self, sub: &str, client_id: &str, resource: &str, scope: &str) -> Value {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        json!({
+            "iss": self.issuer,
+            "aud": resource,
+            "sub": sub,
+            "client_id": client_id,
+            "scope": scope,
+            "iat": now,
+            "exp": now + TOKEN_TTL_SECS,
+            "jti": random_id(),
+        })
+    }
 }
 
 /// A running demo authorization server; stops when dropped.
@@ -176,25 +261,26 @@ pub struct AuthServer {
 }
 
 impl AuthServer {
-    /// Starts on `127.0.0.1:<options.port>`.
+    /// Starts on `127.0.0.1:<options.port>` with `options.initial_keys`.
     pub async fn start(options: Options) -> std::io::Result<AuthServer> {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port)).await?;
+        let listener = bind_loopback(options.port, "the demo authorization server").await?;
         let addr = listener.local_addr()?;
-        if !addr.ip().is_loopback() {
-            return Err(std::io::Error::other(
-                "the demo authorization server binds loopback only",
-            ));
-        }
         let issuer = format!("http://{addr}{}", options.issuer_path);
         let state = Arc::new(State {
             issuer: issuer.clone(),
             catalog: RwLock::new(options.catalog.clone()),
-            options,
             behaviour: RwLock::new(Behaviour::Normal),
-            jwks: RwLock::new(json!({ "keys": [] })),
+            keys: RwLock::new(KeySet::default()),
+            key_serial: AtomicU64::new(0),
+            jwks_override: RwLock::new(None),
             discovery_requests: AtomicU64::new(0),
             jwks_requests: AtomicU64::new(0),
+            token_requests: AtomicU64::new(0),
+            options,
         });
+        for kind in state.options.initial_keys.clone() {
+            state.add_key(kind);
+        }
         let (stop, mut stopped) = watch::channel(());
         let routes = routes(state.clone());
         tokio::spawn(
@@ -221,9 +307,103 @@ impl AuthServer {
         *self.state.behaviour.write().expect("lock") = behaviour;
     }
 
-    /// Replaces the published JWKS document.
+    /// Publishes `jwks` instead of the generated key set, until
+    /// [`clear_jwks_override`](Self::clear_jwks_override).
     pub fn set_jwks(&self, jwks: Value) {
-        *self.state.jwks.write().expect("lock") = jwks;
+        *self.state.jwks_override.write().expect("lock") = Some(jwks);
+    }
+
+    /// Publishes the generated key set again.
+    pub fn clear_jwks_override(&self) {
+        *self.state.jwks_override.write().expect("lock") = None;
+    }
+
+    /// Generates a key, publishes it at once and makes it the default.
+    /// Returns its kid. (RSA generation blocks for tens of milliseconds.)
+    pub fn add_key(&self, kind: KeyKind) -> String {
+        self.state.add_key(kind)
+    }
+
+    /// Stops publishing `kid`. The key itself is kept, so tests can still
+    /// [`sign`](Self::sign) with it: a retired key's token must be refused.
+    pub fn remove_key(&self, kid: &str) {
+        self.state.keys.write().expect("lock").unpublish(kid);
+    }
+
+    /// The published kids, oldest first.
+    pub fn kids(&self) -> Vec<String> {
+        self.state.keys.read().expect("lock").published_kids()
+    }
+
+    /// The newest published key.
+    ///
+    /// # Panics
+    /// When every key was removed (a test bug).
+    pub fn default_kid(&self) -> String {
+        self.state
+            .keys
+            .read()
+            .expect("lock")
+            .newest()
+            .expect("the demo authorization server has no published key")
+            .kid
+            .clone()
+    }
+
+    /// A compact JWS over `claims`, signed by `kid` with its algorithm. The
+    /// header is `{alg, typ: "at+jwt", kid}` with each field of
+    /// `header_extra` replacing the default (`null` removes it), so tests can
+    /// forge lying `alg`s, missing `typ`s or foreign kids.
+    ///
+    /// # Panics
+    /// When this server never generated `kid`.
+    pub fn sign(&self, kid: &str, header_extra: Value, claims: Value) -> String {
+        self.key(kid).sign(&header_extra, &claims)
+    }
+
+    /// `claims` signed by the default key with the default header.
+    pub fn mint(&self, claims: Value) -> String {
+        self.sign(&self.default_kid(), Value::Null, claims)
+    }
+
+    /// A valid RFC 9068 access token for `resource` with `scope`
+    /// (`sub` = `user-1`, `client_id` = the configured client, 300 s).
+    pub fn access_token(&self, resource: &str, scope: &str) -> String {
+        let claims = self
+            .state
+            .claims("user-1", &self.state.options.client_id, resource, scope);
+        self.mint(claims)
+    }
+
+    /// The public key of `kid` as PEM SPKI: the "secret" of an HS256
+    /// key-confusion attack.
+    ///
+    /// # Panics
+    /// When this server never generated `kid`.
+    pub fn public_key_pem(&self, kid: &str) -> String {
+        self.key(kid).public_key_pem()
+    }
+
+    /// The public JWK of `kid`, published or not.
+    ///
+    /// # Panics
+    /// When this server never generated `kid`.
+    pub fn public_jwk(&self, kid: &str) -> Value {
+        self.key(kid).public_jwk()
+    }
+
+    fn key(&self, kid: &str) -> Arc<SigningKey> {
+        self.state
+            .keys
+            .read()
+            .expect("lock")
+            .get(kid)
+            .unwrap_or_else(|| panic!("the demo authorization server has no key `{kid}`"))
+    }
+
+    /// The token endpoint's client secret.
+    pub fn client_secret(&self) -> &str {
+        &self.state.options.client_secret
     }
 
     /// Discovery requests received (at any well-known location).
@@ -235,8 +415,17 @@ impl AuthServer {
         self.state.jwks_requests.load(Ordering::SeqCst)
     }
 
+    /// Requests to the token endpoint, successful or not.
+    pub fn token_requests(&self) -> u64 {
+        self.state.token_requests.load(Ordering::SeqCst)
+    }
+
     pub fn jwks_uri(&self) -> String {
         format!("{}/jwks", self.issuer)
+    }
+
+    pub fn token_endpoint(&self) -> String {
+        format!("{}/token", self.issuer)
     }
 }
 
@@ -244,10 +433,116 @@ fn routes(
     state: Arc<State>,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Infallible> + Clone + Send + Sync + 'static
 {
-    warp::path::full().then(move |path: warp::path::FullPath| {
-        let state = state.clone();
-        async move { answer(&state, path.as_str()).await }
-    })
+    warp::method()
+        .and(warp::path::full())
+        .and(warp::header::headers_cloned())
+        .and(warp::body::stream())
+        .then(
+            move |method: Method, path: warp::path::FullPath, headers: HeaderMap, body| {
+                let state = state.clone();
+                async move {
+                    let p = &state.options.issuer_path;
+                    if path.as_str() == format!("{p}/token") {
+                        token_endpoint(&state, &method, &headers, body).await
+                    } else {
+                        answer(&state, path.as_str()).await
+                    }
+                }
+            },
+        )
+        .recover(|_| async {
+            // Only `warp::body::stream` rejects, and only if the body was taken.
+            Ok::<_, Infallible>(reply(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "{\"error\":\"server_error\"}".into(),
+            ))
+        })
+        .unify()
+}
+
+/// `POST <issuer>/token`: the client credentials grant, see [`token`].
+async fn token_endpoint<S, B>(
+    state: &State,
+    method: &Method,
+    headers: &HeaderMap,
+    body: S,
+) -> warp::reply::Response
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    state.token_requests.fetch_add(1, Ordering::SeqCst);
+    if method != Method::POST {
+        let mut r = token::TokenError {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            error: "invalid_request",
+            description: "the token endpoint takes POST".into(),
+        }
+        .into_response();
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return r;
+    }
+    let body = match read_body(body, TOKEN_BODY_LIMIT).await {
+        Ok(body) => body,
+        Err(e) => {
+            let (status, description) = match e {
+                BodyError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "the form is too large"),
+                BodyError::Read => (StatusCode::BAD_REQUEST, "the body could not be read"),
+            };
+            return token::TokenError {
+                status,
+                error: "invalid_request",
+                description: description.into(),
+            }
+            .into_response();
+        }
+    };
+    let text = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    let client = token::Client {
+        id: &state.options.client_id,
+        secret: &state.options.client_secret,
+    };
+    let catalog = state.catalog.read().expect("lock").clone();
+    let grant = match token::check(
+        text(header::CONTENT_TYPE),
+        text(header::AUTHORIZATION),
+        &body,
+        &client,
+        &catalog,
+    ) {
+        Ok(grant) => grant,
+        Err(e) => return e.into_response(),
+    };
+    let Some(key) = state.keys.read().expect("lock").newest() else {
+        return token::TokenError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            error: "server_error",
+            description: "no signing key is published".into(),
+        }
+        .into_response();
+    };
+    // RFC 9068 §2.2: without a resource owner, `sub` names the client.
+    let claims = state.claims(
+        &grant.client_id,
+        &grant.client_id,
+        &grant.resource,
+        &grant.scope,
+    );
+    let body = json!({
+        "access_token": key.sign(&Value::Null, &claims),
+        "token_type": "Bearer",
+        "expires_in": TOKEN_TTL_SECS,
+        "scope": grant.scope,
+    });
+    let mut r = reply(StatusCode::OK, body.to_string().into());
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
 }
 
 async fn answer(state: &State, path: &str) -> warp::reply::Response {
@@ -264,7 +559,7 @@ async fn answer(state: &State, path: &str) -> warp::reply::Response {
         discovery_document(state)
     } else if path == format!("{p}/jwks") {
         state.jwks_requests.fetch_add(1, Ordering::SeqCst);
-        state.jwks.read().expect("lock").clone()
+        state.jwks()
     } else {
         return reply(StatusCode::NOT_FOUND, "{\"error\":\"not_found\"}".into());
     };
@@ -335,3 +630,6 @@ fn reply(status: StatusCode, body: Bytes) -> warp::reply::Response {
     );
     r
 }
+
+#[cfg(test)]
+mod tests;

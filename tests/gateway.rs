@@ -23,8 +23,13 @@ struct Setup {
 }
 
 impl Setup {
+    /// A stateless upstream: tool calls need no session.
     async fn new(extra: &str) -> Setup {
-        Setup::with(extra, "", UpstreamOptions::default()).await
+        let options = UpstreamOptions {
+            stateless: true,
+            ..UpstreamOptions::default()
+        };
+        Setup::with(extra, "", options).await
     }
 
     async fn with(extra: &str, global: &str, options: UpstreamOptions) -> Setup {
@@ -125,7 +130,11 @@ async fn a_valid_token_reaches_the_upstream_without_the_token() {
     let recorded = s.upstream.requests();
     let req = recorded.last().unwrap();
     let header = |n: &str| -> Vec<&str> {
-        req.headers.iter().filter(|(k, _)| k == n).map(|(_, v)| v.as_str()).collect()
+        req.headers
+            .iter()
+            .filter(|(k, _)| k == n)
+            .map(|(_, v)| v.as_str())
+            .collect()
     };
     assert!(header("authorization").is_empty());
     assert_eq!(header("x-mcp-auth-subject"), ["user-1"]);
@@ -142,10 +151,16 @@ async fn a_valid_token_reaches_the_upstream_without_the_token() {
 async fn forward_token_is_an_explicit_opt_in() {
     let s = Setup::new("forward_token = true").await;
     let token = s.token();
-    let r = s.post(Some(&token), call("echo", json!({"message": "hi"}))).await;
+    let r = s
+        .post(Some(&token), call("echo", json!({"message": "hi"})))
+        .await;
     assert_eq!(r.status(), 200);
     let req = s.upstream.requests().pop().unwrap();
-    let auth: Vec<_> = req.headers.iter().filter(|(k, _)| k == "authorization").collect();
+    let auth: Vec<_> = req
+        .headers
+        .iter()
+        .filter(|(k, _)| k == "authorization")
+        .collect();
     assert_eq!(auth.len(), 1);
     assert_eq!(auth[0].1, format!("Bearer {token}"));
 }
@@ -166,26 +181,49 @@ async fn invalid_tokens_get_invalid_token() {
     };
     let kid = s.authz.default_kid();
     let cases = [
-        (s.authz.mint(base(json!({"aud": "https://other.example/mcp"}))), "audience"),
-        (s.authz.mint(base(json!({"iss": "https://evil.example"}))), "issuer"),
-        (s.authz.mint(base(json!({"exp": now - 120}))), "expired"),
-        (s.authz.mint(base(json!({"nbf": now + 3600}))), "not yet valid"),
         (
-            s.authz.sign(&kid, json!({"kid": "no-such-key"}), base(json!({}))),
+            s.authz
+                .mint(base(json!({"aud": "https://other.example/mcp"}))),
+            "audience",
+        ),
+        (
+            s.authz.mint(base(json!({"iss": "https://evil.example"}))),
+            "issuer",
+        ),
+        (s.authz.mint(base(json!({"exp": now - 120}))), "expired"),
+        (
+            s.authz.mint(base(json!({"nbf": now + 3600}))),
+            "not yet valid",
+        ),
+        (
+            s.authz
+                .sign(&kid, json!({"kid": "no-such-key"}), base(json!({}))),
             "unknown key",
         ),
         (
-            s.authz.sign(&kid, json!({"jku": "https://evil.example/jwks", "jwk": {"kty": "oct"}}), base(json!({"aud": "x"}))),
+            s.authz.sign(
+                &kid,
+                json!({"jku": "https://evil.example/jwks", "jwk": {"kty": "oct"}}),
+                base(json!({"aud": "x"})),
+            ),
             "audience",
         ),
-        ("eyJhbGciOiJub25lIn0.eyJpc3MiOiJ4In0.".to_owned(), "unsigned"),
+        (
+            "eyJhbGciOiJub25lIn0.eyJpc3MiOiJ4In0.".to_owned(),
+            "unsigned",
+        ),
         ("not-a-jwt".to_owned(), "JWS"),
     ];
     for (token, want) in cases {
         let r = s.post(Some(&token), call("echo", json!({}))).await;
         assert_eq!(r.status(), 401, "{want}");
         let h = www(&r);
-        assert!(h.starts_with(&format!("Bearer resource_metadata=\"{PRM}\", scope=\"openid profile")), "{h}");
+        assert!(
+            h.starts_with(&format!(
+                "Bearer resource_metadata=\"{PRM}\", scope=\"openid profile"
+            )),
+            "{h}"
+        );
         assert!(h.contains("error=\"invalid_token\""), "{h}");
         assert!(h.contains(want), "{want}: {h}");
     }
@@ -203,8 +241,12 @@ async fn hmac_signed_with_the_public_key_is_refused() {
     for secret in [pem.as_bytes(), jwk.as_bytes()] {
         let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
         h.kid = Some(kid.clone());
-        let token =
-            jsonwebtoken::encode(&h, &claims, &jsonwebtoken::EncodingKey::from_secret(secret)).unwrap();
+        let token = jsonwebtoken::encode(
+            &h,
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(secret).unwrap(),
+        )
+        .unwrap();
         let r = s.post(Some(&token), call("echo", json!({}))).await;
         assert_eq!(r.status(), 401);
         assert!(www(&r).contains("HMAC"), "{}", www(&r));
@@ -214,16 +256,28 @@ async fn hmac_signed_with_the_public_key_is_refused() {
 #[tokio::test]
 async fn every_key_type_verifies() {
     let s = Setup::new("").await;
-    for kind in [KeyKind::Rs256, KeyKind::Es256, KeyKind::EdDsa] {
-        let kid = s.authz.add_key(kind);
+    // Published together: the first unknown kid refetches them all (later
+    // misses inside the cooldown would not refetch).
+    let kids: Vec<_> = [KeyKind::Rs256, KeyKind::Es256, KeyKind::EdDsa]
+        .into_iter()
+        .map(|kind| (kind, s.authz.add_key(kind)))
+        .collect();
+    for (kind, kid) in kids {
         let now = mcp_warden::verifier::unix_now();
         let token = s.authz.sign(
             &kid,
             json!({}),
             json!({"iss": s.authz.issuer, "aud": [RESOURCE], "exp": now + 60, "scope": "all"}),
         );
-        let r = s.post(Some(&token), call("echo", json!({"message": "k"}))).await;
-        assert_eq!(r.status(), 200, "{kind:?}: {:?}", r.headers().get("www-authenticate"));
+        let r = s
+            .post(Some(&token), call("echo", json!({"message": "k"})))
+            .await;
+        assert_eq!(
+            r.status(),
+            200,
+            "{kind:?}: {:?}",
+            r.headers().get("www-authenticate")
+        );
     }
 }
 
@@ -267,7 +321,9 @@ async fn required_and_per_tool_scopes_step_up_with_403() {
     let extra = "[resource.tools]\ndeploy = [\"project:functions.write\", \"project:all\"]\n";
     let s = Setup::new(extra).await;
     let weak = s.authz.access_token(RESOURCE, "openid all");
-    let r = s.post(Some(&weak), call("echo", json!({"message": "fine"}))).await;
+    let r = s
+        .post(Some(&weak), call("echo", json!({"message": "fine"})))
+        .await;
     assert_eq!(r.status(), 200);
     let r = s.post(Some(&weak), call("deploy", json!({}))).await;
     assert_eq!(r.status(), 403);
@@ -280,7 +336,9 @@ async fn required_and_per_tool_scopes_step_up_with_403() {
     // A batch hiding the call is caught too.
     let batch = json!([call("echo", json!({})), call("deploy", json!({}))]);
     assert_eq!(s.post(Some(&weak), batch).await.status(), 403);
-    let strong = s.authz.access_token(RESOURCE, "all project:functions.write project:all");
+    let strong = s
+        .authz
+        .access_token(RESOURCE, "all project:functions.write project:all");
     let r = s.post(Some(&strong), call("deploy", json!({}))).await;
     assert_ne!(r.status(), 403);
     // The body reached the upstream byte for byte.
@@ -293,12 +351,23 @@ async fn required_scopes_apply_to_every_request() {
     let authz = auth_server().await;
     let upstream = Upstream::start(UpstreamOptions::default()).await.unwrap();
     let extra = "[resource.scopes]\nrequired = [\"project:all\"]\n";
-    let daemon = start(&config(&resource_to("r", "/mcp", &authz.issuer, &upstream.url, extra)))
-        .await
-        .unwrap();
+    let daemon = start(&config(&resource_to(
+        "r",
+        "/mcp",
+        &authz.issuer,
+        &upstream.url,
+        extra,
+    )))
+    .await
+    .unwrap();
     let c = http();
     let token = authz.access_token(RESOURCE, "all");
-    let r = c.get(url(&daemon, "/mcp")).bearer_auth(&token).send().await.unwrap();
+    let r = c
+        .get(url(&daemon, "/mcp"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
     assert!(www(&r).contains("scope=\"project:all\""), "{}", www(&r));
 }
@@ -314,7 +383,9 @@ async fn unknown_kid_refetches_once_and_accepts_a_rotated_key() {
         json!({}),
         json!({"iss": s.authz.issuer, "aud": RESOURCE, "exp": now + 60, "scope": "all"}),
     );
-    let r = s.post(Some(&token), call("echo", json!({"message": "rotated"}))).await;
+    let r = s
+        .post(Some(&token), call("echo", json!({"message": "rotated"})))
+        .await;
     assert_eq!(r.status(), 200);
     assert_eq!(s.authz.jwks_requests() - before, 1, "exactly one refetch");
 }
@@ -336,7 +407,9 @@ async fn a_flood_of_forged_kids_causes_at_most_one_fetch_per_cooldown() {
         })
         .collect();
     let answers = futures_util::future::join_all(
-        forged.iter().map(|t| s.post(Some(t), call("echo", json!({})))),
+        forged
+            .iter()
+            .map(|t| s.post(Some(t), call("echo", json!({})))),
     )
     .await;
     for r in answers {
@@ -353,12 +426,20 @@ async fn a_removed_key_stops_validating_at_once() {
     let s = Setup::new("").await;
     let old = s.authz.default_kid();
     let token = s.token();
-    assert_eq!(s.post(Some(&token), call("echo", json!({}))).await.status(), 200);
+    assert_eq!(
+        s.post(Some(&token), call("echo", json!({}))).await.status(),
+        200
+    );
     // Cached now; rotate the old key out.
     s.authz.add_key(KeyKind::Rs256);
     s.authz.remove_key(&old);
     let runtime = s.daemon.app.snapshot().resources[0].runtime.clone();
-    runtime.verifier.jwks.refresh(Trigger::Forced).await.unwrap();
+    runtime
+        .verifier
+        .jwks
+        .refresh(Trigger::Forced)
+        .await
+        .unwrap();
     let r = s.post(Some(&token), call("echo", json!({}))).await;
     assert_eq!(r.status(), 401);
     assert!(www(&r).contains("unknown key"), "{}", www(&r));
@@ -370,10 +451,18 @@ async fn sse_events_stream_before_the_upstream_finishes() {
     let token = s.token();
     let started = Instant::now();
     let mut r = s
-        .post(Some(&token), call("count", json!({"n": 3, "interval_ms": 300})))
+        .post(
+            Some(&token),
+            call("count", json!({"n": 3, "interval_ms": 300})),
+        )
         .await;
     assert_eq!(r.status(), 200);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
     let first = r.chunk().await.unwrap().unwrap();
     let first_at = started.elapsed();
     assert!(String::from_utf8_lossy(&first).contains("notifications/progress"));
@@ -387,12 +476,15 @@ async fn sse_events_stream_before_the_upstream_finishes() {
     assert!(text.contains("id:"), "SSE ids survive: {text}");
     // The upstream spends ≥ 900 ms; the first event came well before the end.
     assert!(total >= Duration::from_millis(900));
-    assert!(first_at + Duration::from_millis(500) < total, "first {first_at:?}, total {total:?}");
+    assert!(
+        first_at + Duration::from_millis(500) < total,
+        "first {first_at:?}, total {total:?}"
+    );
 }
 
 #[tokio::test]
 async fn session_id_round_trip_and_delete() {
-    let s = Setup::new("").await;
+    let s = Setup::with("", "", UpstreamOptions::default()).await;
     let token = s.token();
     let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
         "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
@@ -454,8 +546,16 @@ async fn origin_rules() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
-    assert_eq!(r.headers()["access-control-allow-origin"], "https://mcp.example.com");
-    assert!(r.headers()["access-control-expose-headers"].to_str().unwrap().contains("www-authenticate"));
+    assert_eq!(
+        r.headers()["access-control-allow-origin"],
+        "https://mcp.example.com"
+    );
+    assert!(
+        r.headers()["access-control-expose-headers"]
+            .to_str()
+            .unwrap()
+            .contains("www-authenticate")
+    );
     let pre = s
         .client
         .request(reqwest::Method::OPTIONS, s.mcp())
@@ -465,7 +565,12 @@ async fn origin_rules() {
         .await
         .unwrap();
     assert_eq!(pre.status(), 204);
-    assert!(pre.headers()["access-control-allow-headers"].to_str().unwrap().contains("mcp-session-id"));
+    assert!(
+        pre.headers()["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("mcp-session-id")
+    );
 }
 
 #[tokio::test]
@@ -473,7 +578,9 @@ async fn body_limit_gives_413() {
     let s = Setup::with("", "", UpstreamOptions::default()).await;
     let token = s.token();
     let big = "x".repeat(5 * 1024 * 1024);
-    let r = s.post(Some(&token), call("echo", json!({"message": big}))).await;
+    let r = s
+        .post(Some(&token), call("echo", json!({"message": big})))
+        .await;
     assert_eq!(r.status(), 413);
     // Without Content-Length (chunked), the limit still holds.
     let chunks = futures_util::stream::iter(
@@ -494,13 +601,18 @@ async fn body_limit_gives_413() {
 async fn upstream_failures_map_to_502_and_504() {
     let s = Setup::new("upstream_timeout = \"300ms\"").await;
     let token = s.token();
-    s.upstream.set_behaviour(UpstreamBehaviour::SlowHeaders(Duration::from_secs(2)));
+    s.upstream
+        .set_behaviour(UpstreamBehaviour::SlowHeaders(Duration::from_secs(2)));
     let r = s.post(Some(&token), call("echo", json!({}))).await;
     assert_eq!(r.status(), 504);
     assert_eq!(r.json::<Value>().await.unwrap()["jsonrpc"], "2.0");
 
     let authz = auth_server().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let dead = format!("http://127.0.0.1:{port}/mcp");
     let daemon = start(&config(&resource_to("r", "/mcp", &authz.issuer, &dead, "")))
         .await
@@ -520,9 +632,15 @@ async fn no_keys_and_nothing_cached_is_503_not_401() {
     let authz = auth_server().await;
     authz.set_behaviour(Behaviour::Status(500));
     let upstream = Upstream::start(UpstreamOptions::default()).await.unwrap();
-    let daemon = start(&config(&resource_to("r", "/mcp", &authz.issuer, &upstream.url, "")))
-        .await
-        .unwrap();
+    let daemon = start(&config(&resource_to(
+        "r",
+        "/mcp",
+        &authz.issuer,
+        &upstream.url,
+        "",
+    )))
+    .await
+    .unwrap();
     let r = http()
         .post(url(&daemon, "/mcp"))
         .bearer_auth(authz.access_token(RESOURCE, "all"))

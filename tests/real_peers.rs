@@ -42,14 +42,18 @@ async fn node(script: &str, args: &[&str]) -> (Child, Value) {
     .expect("peer answered within 30 s")
     .unwrap()
     .unwrap_or_default();
-    let value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("{script}: not JSON: {line}"));
+    let value =
+        serde_json::from_str(&line).unwrap_or_else(|_| panic!("{script}: not JSON: {line}"));
     (child, value)
 }
 
 async fn peer(script: &str, args: &[&str]) -> Peer {
     let (child, ready) = node(script, args).await;
     assert_eq!(ready["ready"], true, "{script}: {ready}");
-    Peer { _child: child, ready }
+    Peer {
+        _child: child,
+        ready,
+    }
 }
 
 /// Runs the SDK client to completion and returns its result line.
@@ -60,7 +64,11 @@ async fn client(args: &[&str]) -> Value {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 struct World {
@@ -87,8 +95,15 @@ async fn world(extra: &str) -> World {
         everything.ready["url"].as_str().unwrap(),
         &format!("{extra}\n{}", curated_scopes()),
     ))
-    .replacen("listen = \"127.0.0.1:0\"", &format!("listen = \"127.0.0.1:{port}\""), 1)
-    .replace("url = \"https://mcp.example.com\"", &format!("url = \"{gateway}\""));
+    .replacen(
+        "listen = \"127.0.0.1:0\"",
+        &format!("listen = \"127.0.0.1:{port}\""),
+        1,
+    )
+    .replace(
+        "url = \"https://mcp.example.com\"",
+        &format!("url = \"{gateway}\""),
+    );
     let daemon = start(&text).await.unwrap();
     World {
         authz,
@@ -104,16 +119,28 @@ async fn sdk_client_with_an_oidc_provider_token_reaches_server_everything() {
     let mcp = format!("{}/mcp", w.gateway);
     let token_url = w.authz.ready["token_endpoint"].as_str().unwrap();
     let out = client(&[
-        "--url", &mcp,
-        "--token-url", token_url,
-        "--resource", &mcp,
-        "--scope", "all project:databases.read",
+        "--url",
+        &mcp,
+        "--token-url",
+        token_url,
+        "--resource",
+        &mcp,
+        "--scope",
+        "all project:databases.read",
     ])
     .await;
     assert_eq!(out["ok"], true, "{out}");
     assert_eq!(out["echo"], "Echo: hi");
-    let tools: Vec<&str> = out["tools"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
-    assert!(tools.contains(&"echo") && tools.contains(&"get-env"), "{tools:?}");
+    let tools: Vec<&str> = out["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        tools.contains(&"echo") && tools.contains(&"get-env"),
+        "{tools:?}"
+    );
     assert_eq!(out["token_claims"]["aud"], mcp.as_str());
     assert_eq!(out["token_header"]["typ"], "at+jwt");
     assert_eq!(out["session_terminated"], true, "DELETE went through");
@@ -143,7 +170,10 @@ async fn sdk_oauth_discovery_requests_exactly_the_curated_scopes() {
     assert_eq!(out["echo"], "Echo: hi");
     // The 401's scope (= the curated set) drove the authorize request: 6
     // scopes, not the 127-scope catalog.
-    assert_eq!(out["scope"], "openid profile email all project:all organization:all");
+    assert_eq!(
+        out["scope"],
+        "openid profile email all project:all organization:all"
+    );
     assert_eq!(out["authorize_resources"][0], mcp.as_str());
     w.daemon.shutdown().await;
 }

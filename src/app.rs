@@ -17,6 +17,7 @@ use crate::cache::{self, Cache, Lookup, Unavailable};
 use crate::config::{self, Config, ConfigError, ConfigErrors, IssuerSource, Scopes};
 use crate::discovery::{DiscoveryFetcher, Metadata};
 use crate::jwks::JwksFetcher;
+use crate::metrics::{Metrics, ResourceMetrics};
 use crate::prm::{self, Location};
 use crate::scopes::{self, Advertised, Mismatch};
 use crate::verifier::Verifier;
@@ -27,12 +28,18 @@ pub struct Runtime {
     pub source: IssuerSource,
     pub discovery: Arc<Cache<DiscoveryFetcher>>,
     pub verifier: Verifier,
+    pub metrics: ResourceMetrics,
     /// The scope policy of the newest snapshot, read by the fetcher.
     pub policy: Arc<ArcSwap<Scopes>>,
 }
 
 impl Runtime {
-    fn new(resource: &config::Resource, config: &Config, client: &reqwest::Client) -> Arc<Self> {
+    fn new(
+        resource: &config::Resource,
+        config: &Config,
+        client: &reqwest::Client,
+        metrics: &Arc<Metrics>,
+    ) -> Arc<Self> {
         let policy = Arc::new(ArcSwap::from_pointee(resource.scopes.clone()));
         let fetcher = DiscoveryFetcher {
             name: resource.name.clone(),
@@ -42,9 +49,13 @@ impl Runtime {
             policy: policy.clone(),
         };
         let policy_cache = cache::Policy::from(&config.cache);
-        let discovery = Arc::new(Cache::new(fetcher, policy_cache));
+        let discovery = Arc::new(Cache::with_observer(
+            fetcher,
+            policy_cache,
+            metrics.discovery_observer(&resource.name),
+        ));
         discovery.spawn_refresher();
-        let jwks = Arc::new(Cache::new(
+        let jwks = Arc::new(Cache::with_observer(
             JwksFetcher {
                 name: resource.name.clone(),
                 discovery: discovery.clone(),
@@ -52,18 +63,20 @@ impl Runtime {
                 timeout: config.cache.fetch_timeout,
             },
             policy_cache,
+            metrics.jwks_observer(&resource.name),
         ));
         jwks.spawn_refresher();
         Arc::new(Runtime {
             name: resource.name.clone(),
             source: resource.issuer_source(),
             verifier: Verifier::new(jwks, discovery.clone(), config.cache.jwks_cooldown),
+            metrics: metrics.resource(&resource.name),
             discovery,
             policy,
         })
     }
 
-    /// Applies a new snapshot's settings to a reused runtime.
+    /// Applies a snapshot's settings to this runtime.
     fn update(&self, resource: &config::Resource, config: &Config) {
         self.policy.store(Arc::new(resource.scopes.clone()));
         let policy = cache::Policy::from(&config.cache);
@@ -142,11 +155,28 @@ impl Resource {
     }
 }
 
+/// The admin bearer token, read from `admin.token_file`. Never printed.
+pub struct AdminToken(Vec<u8>);
+
+impl AdminToken {
+    /// Constant-time comparison with a presented token.
+    pub fn matches(&self, presented: &[u8]) -> bool {
+        aws_lc_rs::constant_time::verify_slices_are_equal(&self.0, presented).is_ok()
+    }
+}
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(…)")
+    }
+}
+
 /// Immutable config-derived state.
 pub struct Snapshot {
     pub config: Arc<Config>,
     pub generation: u64,
     pub resources: Vec<Arc<Resource>>,
+    pub admin_token: Option<AdminToken>,
 }
 
 impl Snapshot {
@@ -158,6 +188,7 @@ impl Snapshot {
         generation: u64,
         previous: Option<&Snapshot>,
         client: &reqwest::Client,
+        metrics: &Arc<Metrics>,
     ) -> Result<Snapshot, ConfigErrors> {
         let mut errors = Vec::new();
         let headers: Vec<HeaderMap> = config
@@ -166,6 +197,7 @@ impl Snapshot {
             .enumerate()
             .map(|(i, r)| upstream_headers(r, i, &mut errors))
             .collect();
+        let admin_token = admin_token(&config, &mut errors);
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
@@ -182,12 +214,11 @@ impl Snapshot {
                         })
                         .map(|old| old.runtime.clone())
                 });
+                // A reused runtime keeps its settings until `install`, so a
+                // rejected reload changes nothing.
                 let runtime = match reused {
-                    Some(rt) => {
-                        rt.update(r, &config);
-                        rt
-                    }
-                    None => Runtime::new(r, &config, client),
+                    Some(rt) => rt,
+                    None => Runtime::new(r, &config, client, metrics),
                 };
                 let location = Location::new(&config.public.url, &r.path);
                 let mut audiences = vec![location.resource.clone()];
@@ -210,6 +241,7 @@ impl Snapshot {
             config: Arc::new(config),
             generation,
             resources,
+            admin_token,
         })
     }
 
@@ -241,6 +273,28 @@ impl Snapshot {
         match (opted.next(), opted.next()) {
             (Some(r), None) => Some(r),
             _ => None,
+        }
+    }
+}
+
+/// Reads `admin.token_file` (trailing newline trimmed; must not be empty).
+fn admin_token(config: &Config, errors: &mut Vec<ConfigError>) -> Option<AdminToken> {
+    let path = config.admin.token_file.as_ref()?;
+    let error = |m: String| ConfigError::new(Some("admin.token_file".into()), None, m);
+    match std::fs::read(path) {
+        Ok(mut bytes) => {
+            while bytes.last().is_some_and(|b| matches!(b, b'\n' | b'\r')) {
+                bytes.pop();
+            }
+            if bytes.is_empty() {
+                errors.push(error(format!("{} is empty", path.display())));
+                return None;
+            }
+            Some(AdminToken(bytes))
+        }
+        Err(e) => {
+            errors.push(error(format!("cannot read {}: {e}", path.display())));
+            None
         }
     }
 }
@@ -297,12 +351,34 @@ pub struct App {
     /// For upstream MCP servers: no redirects, no overall timeout (streams
     /// may last), pooled connections.
     pub upstream: reqwest::Client,
+    pub metrics: Arc<Metrics>,
+    /// The file the configuration came from (`None` in tests).
+    pub config_path: Option<std::path::PathBuf>,
+    pub last_reload: ArcSwapOption<ReloadRecord>,
+    /// Reloads run one at a time.
+    pub reload_lock: tokio::sync::Mutex<()>,
+    /// Turns true when shutdown's grace period is over: proxied streams end.
+    streams_end: tokio::sync::watch::Sender<bool>,
+}
+
+/// What the last reload did, for `/status`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReloadRecord {
+    /// RFC 3339.
+    pub at: String,
+    pub trigger: &'static str,
+    pub result: &'static str,
+    pub errors: Vec<String>,
+    pub restart_required: Vec<String>,
 }
 
 impl App {
     /// Builds the first snapshot and starts every resource's refresher. Must
     /// run inside the tokio runtime.
-    pub fn new(config: Config) -> Result<Arc<App>, ConfigErrors> {
+    pub fn new(
+        config: Config,
+        config_path: Option<std::path::PathBuf>,
+    ) -> Result<Arc<App>, ConfigErrors> {
         let client = crate::fetch::client(config.cache.fetch_timeout);
         let upstream = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -310,16 +386,48 @@ impl App {
             .tcp_nodelay(true)
             .build()
             .expect("the TLS backend is compiled in, so the client always builds");
-        let snapshot = Snapshot::build(config, 1, None, &client)?;
+        let metrics = Metrics::new();
+        let snapshot = Snapshot::build(config, 1, None, &client, &metrics)?;
+        metrics.config_generation.set(1);
         Ok(Arc::new(App {
             snapshot: ArcSwap::from_pointee(snapshot),
             client,
             upstream,
+            metrics,
+            config_path,
+            last_reload: ArcSwapOption::empty(),
+            reload_lock: tokio::sync::Mutex::new(()),
+            streams_end: tokio::sync::watch::channel(false).0,
         }))
     }
 
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshot.load_full()
+    }
+
+    /// Ends every proxied response stream cleanly (shutdown).
+    pub fn end_streams(&self) {
+        self.streams_end.send_replace(true);
+    }
+
+    /// Resolves when [`App::end_streams`] is called.
+    pub fn streams_ended(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.streams_end.subscribe();
+        async move {
+            let _ = rx.wait_for(|ended| *ended).await;
+        }
+    }
+
+    /// Swaps in a new snapshot (built by [`crate::reload`]) and applies its
+    /// settings to the runtimes it shares with the old one.
+    pub fn install(&self, snapshot: Snapshot) {
+        for r in &snapshot.resources {
+            r.runtime.update(&r.config, &snapshot.config);
+        }
+        self.metrics
+            .config_generation
+            .set(snapshot.generation as i64);
+        self.snapshot.store(Arc::new(snapshot));
     }
 
     /// Waits until every resource's first discovery attempt has finished

@@ -42,6 +42,19 @@ pub trait Fetch: Send + Sync + 'static {
     fn fetch(&self) -> impl Future<Output = Result<Self::Value, FetchError>> + Send;
 }
 
+/// Receives what the cache does (metrics); every method is cheap and
+/// called on the request path for `hit`/`stale`/`miss`.
+pub trait Observer: Send + Sync {
+    fn hit(&self) {}
+    fn stale(&self) {}
+    fn miss(&self) {}
+    fn refreshed(&self, _trigger: Trigger, _error: Option<&FetchError>, _elapsed: Duration) {}
+}
+
+/// An observer that records nothing.
+pub struct NoObserver;
+impl Observer for NoObserver {}
+
 /// Freshness and retry settings (from `[cache]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Policy {
@@ -195,11 +208,17 @@ pub struct Cache<F: Fetch> {
     /// Wakes the background task (policy change, shutdown).
     wake: Arc<Notify>,
     pub stats: Stats,
+    observer: Box<dyn Observer>,
 }
 
 impl<F: Fetch> Cache<F> {
     pub fn new(fetcher: F, policy: Policy) -> Self {
+        Cache::with_observer(fetcher, policy, Box::new(NoObserver))
+    }
+
+    pub fn with_observer(fetcher: F, policy: Policy, observer: Box<dyn Observer>) -> Self {
         Cache {
+            observer,
             fetcher,
             policy: ArcSwap::from_pointee(policy),
             state: ArcSwap::from_pointee(State::default()),
@@ -238,10 +257,12 @@ impl<F: Fetch> Cache<F> {
             let age = now.saturating_duration_since(entry.fetched_at);
             if age < policy.ttl {
                 self.stats.hits.fetch_add(1, Ordering::Relaxed);
+                self.observer.hit();
                 return Lookup::Fresh(entry.value.clone());
             }
             if age < policy.ttl + policy.max_stale {
                 self.stats.stale_serves.fetch_add(1, Ordering::Relaxed);
+                self.observer.stale();
                 return Lookup::Stale(entry.value.clone());
             }
         }
@@ -267,6 +288,7 @@ impl<F: Fetch> Cache<F> {
             Lookup::Fresh(v) | Lookup::Stale(v) => return Ok(v),
             Lookup::Unavailable(u) => {
                 self.stats.misses.fetch_add(1, Ordering::Relaxed);
+                self.observer.miss();
                 let state = self.state.load();
                 if state.retry_at.is_some_and(|at| at > Instant::now()) {
                     return Err(u);
@@ -333,6 +355,8 @@ impl<F: Fetch> Cache<F> {
                 Err(error)
             }
         };
+        self.observer
+            .refreshed(trigger, outcome.as_ref().err(), now - started);
         self.state.store(Arc::new(next));
         self.wake.notify_one();
         outcome

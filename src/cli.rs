@@ -71,11 +71,8 @@ async fn run(path: &std::path::Path) -> Result<(), Fatal> {
     let config = Config::load(path)?;
     crate::telemetry::init(&config.log);
     tracing::info!(config = %path.display(), version = env!("CARGO_PKG_VERSION"), "starting");
-    let daemon = lifecycle::start(config).await?;
-    crate::signals::shutdown_requested().await?;
-    tracing::info!("shutting down");
-    daemon.shutdown().await;
-    Ok(())
+    let daemon = lifecycle::start(config, Some(path.to_owned())).await?;
+    daemon.run().await
 }
 
 async fn check(path: &std::path::Path, online: bool) -> Result<(), Fatal> {
@@ -89,7 +86,7 @@ async fn check(path: &std::path::Path, online: bool) -> Result<(), Fatal> {
     if !online {
         return Ok(());
     }
-    let app = App::new(config)?;
+    let app = App::new(config, Some(path.to_owned()))?;
     let snapshot = app.snapshot();
     let mut mismatches = Vec::new();
     let mut failed = Vec::new();

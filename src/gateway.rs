@@ -32,8 +32,9 @@ use warp::reply::Response;
 
 use crate::app::{App, MetadataState, Rendered, Resource, Snapshot};
 use crate::challenge::{Challenge, ErrorCode};
+use crate::metrics::Verification;
 use crate::proxy::{self, BodyStream, Outbound};
-use crate::token::Expectations;
+use crate::token::{Expectations, Rejection};
 use crate::verifier::Outcome;
 
 /// One request to an MCP endpoint.
@@ -110,10 +111,17 @@ async fn authorize_and_forward(
             resource_metadata: resource.location.prm_url.clone(),
         })
     };
+    let metrics = &resource.runtime.metrics;
     let token = match bearer(&req) {
         Ok(Some(t)) => t,
-        Ok(None) => return challenge(None, "a bearer token is required", advertised),
-        Err(why) => return challenge(Some(ErrorCode::InvalidRequest), why, advertised),
+        Ok(None) => {
+            metrics.verification(Verification::Missing);
+            return challenge(None, "a bearer token is required", advertised);
+        }
+        Err(why) => {
+            metrics.verification(Verification::Rejected(Rejection::Malformed));
+            return challenge(Some(ErrorCode::InvalidRequest), why, advertised);
+        }
     };
     let rendered: Arc<Rendered> = match metadata {
         MetadataState::Ready(r) => r,
@@ -133,8 +141,14 @@ async fn authorize_and_forward(
         .verify(&token, &want, snapshot.generation)
         .await
     {
-        Outcome::Valid { principal, .. } => principal,
+        Outcome::Valid { principal, cached } => {
+            if cached {
+                metrics.token_cache_hit();
+            }
+            principal
+        }
         Outcome::Invalid(invalid) => {
+            metrics.verification(Verification::Rejected(invalid.kind));
             tracing::debug!(resource = %cfg.name, result = invalid.kind.as_str(), "token rejected");
             return challenge(Some(ErrorCode::InvalidToken), invalid.reason, advertised);
         }
@@ -173,6 +187,7 @@ async fn authorize_and_forward(
         body = Box::pin(futures_util::stream::once(async move { Ok(bytes) }));
     }
     if !principal.has_scopes(&needed) {
+        metrics.verification(Verification::InsufficientScope);
         let mut seen = std::collections::HashSet::new();
         needed.retain(|s| seen.insert(s.clone()));
         return challenge(
@@ -181,6 +196,7 @@ async fn authorize_and_forward(
             needed,
         );
     }
+    metrics.verification(Verification::Ok);
     let outbound = Outbound {
         method: req.method,
         query: req.query.as_deref(),
@@ -188,6 +204,7 @@ async fn authorize_and_forward(
         remote: req.remote,
         body,
         too_large,
+        end: Box::pin(app.streams_ended()),
     };
     proxy::forward(
         &app.upstream,

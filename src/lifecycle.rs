@@ -1,13 +1,27 @@
-//! Starting and stopping the daemon: bind, first discovery, serve, drain.
+//! Starting, running and stopping the daemon.
 //!
 //! [`start`] is what `main` and the integration tests both call, so tests run
-//! the real daemon on `127.0.0.1:0`. Shutdown is one decision
-//! ([`Daemon::shutdown`]) followed by a drain bounded by `shutdown_grace`.
+//! the real daemon on `127.0.0.1:0`: bind both listeners (a bind failure names
+//! the address), wait for every resource's first discovery and JWKS attempt,
+//! refuse a strict scope mismatch, serve, watch the config file, and tell
+//! systemd `READY=1`. [`Daemon::run`] then handles signals: SIGHUP reloads;
+//! SIGTERM/SIGINT drain (stop accepting, let requests finish, end SSE
+//! streams cleanly at `shutdown_grace`) and exit 0; a second SIGINT exits at
+//! once.
+//!
+//! systemd (sd_notify; a no-op without `NOTIFY_SOCKET`): `READY=1` once both
+//! listeners are bound and the first attempts finished, `RELOADING=1` with
+//! `MONOTONIC_USEC` then `READY=1` around each reload, `STOPPING=1` on
+//! shutdown, `WATCHDOG=1` every half `WATCHDOG_USEC` from a runtime task, and
+//! a one-line `STATUS=`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::StreamExt;
+use sd_notify::NotifyState;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -63,78 +77,174 @@ pub async fn bind(listener: &'static str, addr: SocketAddr) -> Result<TcpListene
     })
 }
 
+/// Sends sd_notify states; without `NOTIFY_SOCKET` it does nothing.
+pub fn notify(states: &[NotifyState<'_>]) {
+    if let Err(e) = sd_notify::notify(false, states) {
+        tracing::debug!(error = %e, "sd_notify failed");
+    }
+}
+
+/// The one-line systemd `STATUS=`.
+pub fn status_line(app: &App) -> String {
+    let snapshot = app.snapshot();
+    let (mut ready, mut stale) = (0, 0);
+    for r in &snapshot.resources {
+        let state = r.runtime.discovery.state();
+        let policy = r.runtime.discovery.policy();
+        if let Some(e) = &state.entry {
+            let age = e.fetched_at.elapsed();
+            if age < policy.ttl {
+                ready += 1;
+            } else if age < policy.ttl + policy.max_stale {
+                stale += 1;
+            }
+        }
+    }
+    format!(
+        "{ready} of {} resources ready, {stale} stale, config gen {}",
+        snapshot.resources.len(),
+        snapshot.generation
+    )
+}
+
 /// A running daemon.
 pub struct Daemon {
     pub app: Arc<App>,
     pub public_addr: SocketAddr,
-    shutdown: watch::Sender<bool>,
-    public: JoinHandle<()>,
+    pub admin_addr: SocketAddr,
+    grace: Duration,
+    stop_accepting: watch::Sender<bool>,
+    servers: Vec<JoinHandle<()>>,
+    _watcher: Option<crate::watch::Watcher>,
 }
 
-/// Binds the listeners, waits for every resource's first discovery attempt
-/// and starts serving. A strict scope-override mismatch against a reachable
-/// authorization server is fatal ([`Fatal::ScopeMismatch`]); an unreachable
-/// one is not (metadata answers 503 until it is reachable).
-pub async fn start(config: Config) -> Result<Daemon, Fatal> {
+/// Spawns a warp server on `listener` that stops accepting when `stop` turns
+/// true and then waits for its connections.
+macro_rules! spawn_server {
+    ($routes:expr, $listener:expr, $stop:expr) => {{
+        let mut stop = $stop;
+        tokio::spawn(
+            warp::serve($routes)
+                .incoming($listener)
+                .graceful(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .run(),
+        )
+    }};
+}
+
+/// Binds, loads, serves. See the module docs.
+pub async fn start(
+    config: Config,
+    config_path: Option<std::path::PathBuf>,
+) -> Result<Daemon, Fatal> {
     let public = bind("public", config.public.listen).await?;
+    let admin = bind("admin", config.admin.listen).await?;
     let public_addr = public.local_addr().map_err(anyhow::Error::from)?;
+    let admin_addr = admin.local_addr().map_err(anyhow::Error::from)?;
     let grace = config.public.shutdown_grace;
-    let app = App::new(config)?;
+    let app = App::new(config, config_path.clone())?;
     let mismatches = app.first_discovery().await;
     if !mismatches.is_empty() {
         return Err(Fatal::ScopeMismatch(mismatches));
     }
-    let (shutdown, signal) = watch::channel(false);
-    let routes = crate::public::routes(app.clone());
-    let public = tokio::spawn(serve("public", public, routes, signal, grace));
-    tracing::info!(%public_addr, resources = app.snapshot().resources.len(), "mcp-warden listening");
+    let (stop_accepting, stop) = watch::channel(false);
+    let servers = vec![
+        spawn_server!(crate::public::routes(app.clone()), public, stop.clone()),
+        spawn_server!(crate::admin::routes(app.clone()), admin, stop),
+    ];
+    let watcher = match &config_path {
+        Some(path) => match crate::watch::spawn(app.clone(), path.clone()) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch the configuration file; reload with SIGHUP or POST /reload");
+                None
+            }
+        },
+        None => None,
+    };
+    spawn_watchdog();
+    tracing::info!(%public_addr, %admin_addr, resources = app.snapshot().resources.len(), "mcp-warden listening");
+    notify(&[NotifyState::Ready, NotifyState::Status(&status_line(&app))]);
     Ok(Daemon {
         app,
         public_addr,
-        shutdown,
-        public,
+        admin_addr,
+        grace,
+        stop_accepting,
+        servers,
+        _watcher: watcher,
     })
 }
 
-impl Daemon {
-    /// Stops accepting, lets in-flight requests finish within the grace
-    /// period, then returns.
-    pub async fn shutdown(self) {
-        let _ = self.shutdown.send(true);
-        let _ = self.public.await;
+/// `WATCHDOG=1` at half the interval systemd asked for, from a runtime task:
+/// if the runtime stalls, the pings stop and systemd restarts the service.
+fn spawn_watchdog() {
+    let mut usec = 0;
+    if !sd_notify::watchdog_enabled(false, &mut usec) || usec == 0 {
+        return;
     }
+    let every = Duration::from_micros(usec / 2);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            notify(&[NotifyState::Watchdog]);
+        }
+    });
 }
 
-/// Serves `routes` on `listener` until `signal` turns true, then drains for at
-/// most `grace`.
-async fn serve<F>(
-    name: &'static str,
-    listener: TcpListener,
-    routes: F,
-    mut signal: watch::Receiver<bool>,
-    grace: Duration,
-) where
-    F: warp::Filter<Extract = (warp::reply::Response,), Error = warp::Rejection>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-{
-    let mut stop = signal.clone();
-    let server = warp::serve(routes)
-        .incoming(listener)
-        .graceful(async move {
-            let _ = stop.wait_for(|s| *s).await;
-        })
-        .run();
-    tokio::pin!(server);
-    tokio::select! {
-        _ = &mut server => {}
-        _ = async {
-            let _ = signal.wait_for(|s| *s).await;
-            tokio::time::sleep(grace).await;
-        } => {
-            tracing::warn!(listener = name, grace = %humantime::format_duration(grace), "connections still open after the shutdown grace period; closing them");
+impl Daemon {
+    /// Serves until SIGTERM or SIGINT, reloading on SIGHUP, then drains.
+    pub async fn run(self) -> Result<(), Fatal> {
+        let mut signals = signal_hook_tokio::Signals::new([SIGHUP, SIGTERM, SIGINT])
+            .map_err(|e| anyhow::anyhow!("cannot install signal handlers: {e}"))?;
+        while let Some(signal) = signals.next().await {
+            if signal == SIGHUP {
+                let app = self.app.clone();
+                tokio::spawn(async move { crate::reload::reload(&app, "signal").await });
+                continue;
+            }
+            tracing::info!(signal, "shutting down");
+            break;
+        }
+        let drain = self.shutdown();
+        tokio::pin!(drain);
+        loop {
+            tokio::select! {
+                _ = &mut drain => return Ok(()),
+                Some(signal) = signals.next() => {
+                    if signal == SIGINT {
+                        tracing::warn!("second SIGINT: exiting without draining");
+                        std::process::exit(130);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stops accepting, lets in-flight requests finish, ends open streams
+    /// cleanly at the grace period, and returns shortly after.
+    pub async fn shutdown(self) {
+        notify(&[NotifyState::Stopping]);
+        let _ = self.stop_accepting.send(true);
+        let mut servers = self.servers;
+        let mut all = futures_util::future::join_all(servers.iter_mut());
+        if tokio::time::timeout(self.grace, &mut all).await.is_err() {
+            // Streams still open: end them cleanly (the proxy's bodies
+            // finish), then give the connections a moment to flush.
+            self.app.end_streams();
+            if tokio::time::timeout(Duration::from_millis(500), &mut all)
+                .await
+                .is_err()
+            {
+                tracing::warn!(grace = %humantime::format_duration(self.grace), "connections still open after the shutdown grace period; closing them");
+            }
+        }
+        drop(all);
+        for server in &servers {
+            server.abort();
         }
     }
 }

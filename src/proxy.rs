@@ -65,6 +65,8 @@ pub struct Outbound<'a> {
     pub body: BodyStream,
     /// Set by the body stream when it stopped at `max_body_bytes`.
     pub too_large: Arc<AtomicBool>,
+    /// Resolves at shutdown's grace deadline: the response stream then ends.
+    pub end: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
 }
 
 fn is_dropped(name: &HeaderName, connection_listed: &[String], forward_token: bool) -> bool {
@@ -160,7 +162,15 @@ pub async fn forward(
         .headers(headers)
         .body(reqwest::Body::wrap_stream(request.body))
         .send();
-    let upstream = match tokio::time::timeout(resource.config.upstream_timeout, send).await {
+    let started = std::time::Instant::now();
+    let answer = tokio::time::timeout(resource.config.upstream_timeout, send).await;
+    let metrics = &resource.runtime.metrics;
+    match &answer {
+        Ok(Ok(r)) => metrics.upstream(Some(r.status().as_u16()), false, started.elapsed()),
+        Ok(Err(_)) => metrics.upstream(None, false, started.elapsed()),
+        Err(_) => metrics.upstream(None, true, started.elapsed()),
+    }
+    let upstream = match answer {
         Ok(Ok(r)) => r,
         Ok(Err(_)) if request.too_large.load(Ordering::Relaxed) => {
             return rpc_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
@@ -185,7 +195,8 @@ pub async fn forward(
         }
     }
     let name = resource.config.name.clone();
-    let body = upstream.bytes_stream().map(move |chunk| {
+    let end = request.end;
+    let body = upstream.bytes_stream().take_until(end).map(move |chunk| {
         chunk.map_err(|e| {
             // An upstream that breaks mid-stream ends the client's stream.
             tracing::info!(resource = %name, error = %crate::fetch::error_chain(&e), "upstream stream ended abruptly");

@@ -61,7 +61,17 @@ pub fn routes(
                     remote,
                     body,
                 };
-                async move { handle(&app, path.as_str(), request).await }
+                async move {
+                    let started = std::time::Instant::now();
+                    let (route, response) = handle(&app, path.as_str(), request).await;
+                    app.metrics.http(
+                        "public",
+                        route,
+                        response.status().as_u16(),
+                        started.elapsed(),
+                    );
+                    response
+                }
             },
         )
 }
@@ -78,32 +88,39 @@ where
     }))
 }
 
-async fn handle(app: &App, path: &str, request: gateway::Request) -> WarpResponse {
+/// Routes one request; returns the `route` metric label with the answer.
+async fn handle(app: &App, path: &str, request: gateway::Request) -> (&'static str, WarpResponse) {
     let snapshot = app.snapshot();
     let method = &request.method;
     if let Some(resource) = snapshot.resource_for_endpoint(path) {
         let resource = resource.clone();
-        return gateway::handle(app, &snapshot, &resource, request).await;
+        return (
+            "mcp",
+            gateway::handle(app, &snapshot, &resource, request).await,
+        );
     }
     if path == "/healthz" {
-        return json(StatusCode::OK, Bytes::from_static(b"{\"status\":\"ok\"}"));
+        return (
+            "healthz",
+            json(StatusCode::OK, Bytes::from_static(b"{\"status\":\"ok\"}")),
+        );
     }
-    if path.starts_with(crate::prm::WELL_KNOWN) {
-        return match snapshot.resource_for_prm(path) {
-            Some(resource) => metadata_response(method, resource).await,
-            None => not_found(),
-        };
+    if path.starts_with(crate::prm::WELL_KNOWN)
+        && let Some(resource) = snapshot.resource_for_prm(path)
+    {
+        return ("prm", metadata_response(method, resource).await);
     }
     if matches!(
         path,
         "/.well-known/oauth-authorization-server" | "/.well-known/openid-configuration"
-    ) {
-        return match snapshot.legacy_metadata_resource() {
-            Some(resource) => legacy_metadata_response(method, resource).await,
-            None => not_found(),
-        };
+    ) && let Some(resource) = snapshot.legacy_metadata_resource()
+    {
+        return (
+            "as_metadata",
+            legacy_metadata_response(method, resource).await,
+        );
     }
-    not_found()
+    ("not_found", not_found())
 }
 
 /// RFC 9728 §3.2: the metadata response.

@@ -32,6 +32,9 @@ pub struct Config {
     pub cache: Cache,
     pub log: Log,
     pub resources: Vec<Resource>,
+    /// SHA-256 (hex) of the text and any `MCP_OAUTH_SCOPES` value it was
+    /// parsed with: identical content, identical hash.
+    pub hash: String,
 }
 
 /// `[public]`: the listener MCP clients talk to.
@@ -326,6 +329,14 @@ impl Config {
             }
         }
         validate::validate(&config, text)?;
+        let mut hashed = text.as_bytes().to_vec();
+        hashed.push(0);
+        hashed.extend_from_slice(scopes_env.unwrap_or_default().as_bytes());
+        config.hash = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &hashed)
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         Ok(config)
     }
 }

@@ -172,6 +172,7 @@ pub(super) fn parse(text: &str) -> Result<Config, ConfigErrors> {
             cache,
             log,
             resources,
+            hash: String::new(),
         }),
         _ => Err(ConfigErrors(errors)),
     }

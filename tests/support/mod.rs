@@ -66,7 +66,7 @@ pub fn curated_scopes() -> String {
 
 pub async fn start(config_text: &str) -> Result<Daemon, Fatal> {
     let config = Config::parse_with_env(config_text, None).expect("test config is valid");
-    lifecycle::start(config).await
+    lifecycle::start(config, None).await
 }
 
 pub async fn auth_server() -> AuthServer {

@@ -22,6 +22,10 @@ use crate::config::Config;
 /// Reloads the configuration file now. Concurrent calls run one at a time.
 pub async fn reload(app: &App, trigger: &'static str) -> ReloadRecord {
     let _one_at_a_time = app.reload_lock.lock().await;
+    // systemd: RELOADING=1 with the monotonic time, READY=1 when done.
+    let mut states = vec![sd_notify::NotifyState::Reloading];
+    states.extend(sd_notify::NotifyState::monotonic_usec_now().ok());
+    crate::lifecycle::notify(&states);
     let mut restart_required = Vec::new();
     let outcome = attempt(app, &mut restart_required).await;
     let (result, errors) = match outcome {

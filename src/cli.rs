@@ -30,6 +30,13 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run a self-contained demo on loopback: a demo authorization server, a
+    /// demo MCP server and mcp-warden in front of them, with a walkthrough.
+    Demo {
+        /// The gateway's public port (0: any free port).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+    },
     /// Validate the configuration and exit (0 valid, 78 invalid).
     Check {
         /// Also fetch each authorization server's metadata and print the
@@ -55,6 +62,7 @@ pub fn main(cli: Cli) -> i32 {
         match cli.command {
             None => run(&cli.config).await,
             Some(Command::Check { online }) => check(&cli.config, online).await,
+            Some(Command::Demo { port }) => crate::demo::run::run(port).await,
         }
     });
     match result {

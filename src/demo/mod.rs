@@ -3,5 +3,6 @@
 //! ([`upstream`]). Never part of a production request path.
 
 pub mod authz;
+pub mod run;
 mod support;
 pub mod upstream;

@@ -24,9 +24,8 @@ use crate::cache::{Observer, Trigger};
 use crate::fetch::FetchError;
 use crate::token::Rejection;
 
-const TRIGGERS: [&str; 7] = [
-    "startup", "ttl", "forced", "kid_miss", "watch", "signal", "admin",
-];
+/// The cache refresh triggers ([`Trigger::as_str`]).
+const TRIGGERS: [&str; 5] = ["startup", "ttl", "forced", "miss", "kid_miss"];
 const REASONS: [&str; 6] = [
     "connect",
     "timeout",

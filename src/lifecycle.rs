@@ -115,6 +115,7 @@ pub struct Daemon {
     grace: Duration,
     stop_accepting: watch::Sender<bool>,
     servers: Vec<JoinHandle<()>>,
+    signals: Option<signal_hook_tokio::Signals>,
     _watcher: Option<crate::watch::Watcher>,
 }
 
@@ -164,6 +165,10 @@ pub async fn start(
         },
         None => None,
     };
+    // Installed before READY=1: a SIGHUP or SIGTERM right after must not
+    // meet the default action.
+    let signals = signal_hook_tokio::Signals::new([SIGHUP, SIGTERM, SIGINT])
+        .map_err(|e| anyhow::anyhow!("cannot install signal handlers: {e}"))?;
     spawn_watchdog();
     tracing::info!(%public_addr, %admin_addr, resources = app.snapshot().resources.len(), "mcp-warden listening");
     notify(&[NotifyState::Ready, NotifyState::Status(&status_line(&app))]);
@@ -174,6 +179,7 @@ pub async fn start(
         grace,
         stop_accepting,
         servers,
+        signals: Some(signals),
         _watcher: watcher,
     })
 }
@@ -181,10 +187,7 @@ pub async fn start(
 /// `WATCHDOG=1` at half the interval systemd asked for, from a runtime task:
 /// if the runtime stalls, the pings stop and systemd restarts the service.
 fn spawn_watchdog() {
-    let mut usec = 0;
-    if !sd_notify::watchdog_enabled(false, &mut usec) || usec == 0 {
-        return;
-    }
+    let Some(usec) = watchdog_usec() else { return };
     let every = Duration::from_micros(usec / 2);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
@@ -195,11 +198,24 @@ fn spawn_watchdog() {
     });
 }
 
+/// `WATCHDOG_USEC`, when the watchdog is meant for this process: as
+/// libsystemd's `sd_watchdog_enabled`, an unset `WATCHDOG_PID` means "us"
+/// (sd-notify's helper requires it to be set).
+fn watchdog_usec() -> Option<u64> {
+    let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.trim().parse().ok()?;
+    match std::env::var("WATCHDOG_PID") {
+        Ok(pid) if pid.trim() != std::process::id().to_string() => None,
+        _ => (usec > 0).then_some(usec),
+    }
+}
+
 impl Daemon {
     /// Serves until SIGTERM or SIGINT, reloading on SIGHUP, then drains.
-    pub async fn run(self) -> Result<(), Fatal> {
-        let mut signals = signal_hook_tokio::Signals::new([SIGHUP, SIGTERM, SIGINT])
-            .map_err(|e| anyhow::anyhow!("cannot install signal handlers: {e}"))?;
+    pub async fn run(mut self) -> Result<(), Fatal> {
+        let mut signals = self
+            .signals
+            .take()
+            .expect("run is the only taker, and it consumes the daemon");
         while let Some(signal) = signals.next().await {
             if signal == SIGHUP {
                 let app = self.app.clone();

@@ -61,6 +61,11 @@ pub async fn reload(app: &App, trigger: &'static str) -> ReloadRecord {
     };
     app.last_reload
         .store(Some(std::sync::Arc::new(record.clone())));
+    let status = crate::lifecycle::status_line(app);
+    crate::lifecycle::notify(&[
+        sd_notify::NotifyState::Ready,
+        sd_notify::NotifyState::Status(&status),
+    ]);
     record
 }
 

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use notify::RecursiveMode;
+use notify::{EventKind, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, new_debouncer};
 
 use crate::app::App;
@@ -56,10 +56,13 @@ pub fn spawn(app: Arc<App>, config: PathBuf) -> notify::Result<Watcher> {
             None,
             move |result: DebounceEventResult| match result {
                 Ok(events) => {
-                    if events
-                        .iter()
-                        .any(|e| e.paths.iter().any(|p| relevant(p, &watched_name)))
-                    {
+                    // Reading the file (each reload does) raises access
+                    // events: only creations, writes, renames and removals
+                    // are changes.
+                    if events.iter().any(|e| {
+                        !matches!(e.kind, EventKind::Access(_))
+                            && e.paths.iter().any(|p| relevant(p, &watched_name))
+                    }) {
                         let _ = tx.send(());
                     }
                 }

@@ -13,8 +13,11 @@
 //! names an expression selects).
 
 mod dashboard;
+mod live;
 mod promql;
 mod rules;
+#[path = "../support/mod.rs"]
+mod support;
 mod systemd;
 
 use std::path::{Path, PathBuf};

@@ -141,6 +141,8 @@ impl Resource {
                     &advertised.scopes,
                 );
                 doc.resource_name = self.config.resource_name.as_deref();
+                doc.authorization_details_types_supported =
+                    &self.config.authorization_details_types;
                 doc.resource_documentation = self
                     .config
                     .resource_documentation

@@ -58,6 +58,9 @@ pub struct Document<'a> {
     pub resource_name: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resource_documentation: Option<&'a str>,
+    /// RFC 9728 §2 / RFC 9396: the `authorization_details` types understood.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub authorization_details_types_supported: &'a [String],
 }
 
 impl<'a> Document<'a> {
@@ -71,6 +74,7 @@ impl<'a> Document<'a> {
             bearer_methods_supported: ["header"],
             resource_name: None,
             resource_documentation: None,
+            authorization_details_types_supported: &[],
         }
     }
 }
@@ -122,6 +126,8 @@ mod tests {
         let scopes = vec!["openid".to_owned(), "all".to_owned()];
         let mut d = Document::new("https://h/mcp", "https://as", &scopes);
         d.resource_name = Some("Demo");
+        let types = vec!["project".to_owned()];
+        d.authorization_details_types_supported = &types;
         let v = serde_json::to_value(&d).unwrap();
         assert_eq!(
             v,
@@ -130,7 +136,8 @@ mod tests {
                 "authorization_servers": ["https://as"],
                 "scopes_supported": ["openid", "all"],
                 "bearer_methods_supported": ["header"],
-                "resource_name": "Demo"
+                "resource_name": "Demo",
+                "authorization_details_types_supported": ["project"]
             })
         );
     }

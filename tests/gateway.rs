@@ -651,3 +651,36 @@ async fn no_keys_and_nothing_cached_is_503_not_401() {
     assert_eq!(r.status(), 503);
     assert!(r.headers().contains_key("retry-after"));
 }
+
+#[tokio::test]
+async fn rich_authorization_details_reach_the_upstream_and_the_prm() {
+    let s = Setup::new("authorization_details_types = [\"project\"]").await;
+    let prm: Value = s
+        .client
+        .get(url(&s.daemon, "/.well-known/oauth-protected-resource/mcp"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        prm["authorization_details_types_supported"],
+        json!(["project"])
+    );
+    let now = mcp_warden::verifier::unix_now();
+    let details = json!([{"type": "project", "locations": ["p-123"], "actions": ["read"]}]);
+    let token = s.authz.mint(json!({
+        "iss": s.authz.issuer, "aud": RESOURCE, "sub": "u", "scope": "all",
+        "exp": now + 60, "authorization_details": details,
+    }));
+    let r = s
+        .post(Some(&token), call("echo", json!({"message": "rar"})))
+        .await;
+    assert_eq!(r.status(), 200);
+    let req = s.upstream.requests().pop().unwrap();
+    let header = req
+        .header("x-mcp-auth-authorization-details")
+        .expect("the grants are forwarded");
+    assert_eq!(serde_json::from_str::<Value>(header).unwrap(), details);
+}

@@ -168,6 +168,10 @@ pub struct Resource {
     pub scopes: Scopes,
     #[serde(default)]
     pub token: Token,
+    /// RFC 9396 `authorization_details` types this resource understands,
+    /// advertised as PRM `authorization_details_types_supported` (RFC 9728 §2).
+    #[serde(default)]
+    pub authorization_details_types: Vec<String>,
     /// Tool name to the scopes a `tools/call` of it needs (step-up, 403).
     #[serde(default)]
     pub tools: BTreeMap<String, Vec<String>>,

@@ -218,7 +218,7 @@ async fn authorize_and_forward(
 
 /// The bearer token, `Ok(None)` when the request carries none, or why the
 /// request is malformed (RFC 6750 §2.1, §3.1 `invalid_request`).
-fn bearer(req: &Request) -> Result<Option<String>, &'static str> {
+pub fn bearer(req: &Request) -> Result<Option<String>, &'static str> {
     if let Some(q) = &req.query
         && url::form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "access_token")
     {

@@ -186,7 +186,7 @@ async fn authorize_and_forward(
         }
         body = Box::pin(futures_util::stream::once(async move { Ok(bytes) }));
     }
-    if !principal.has_scopes(&needed) {
+    if !crate::scopes::unmet(&principal.scopes, &needed, &cfg.scopes.implies).is_empty() {
         metrics.verification(Verification::InsufficientScope);
         let mut seen = std::collections::HashSet::new();
         needed.retain(|s| seen.insert(s.clone()));

@@ -52,6 +52,8 @@ impl Location {
 pub struct Document<'a> {
     pub resource: &'a str,
     pub authorization_servers: [&'a str; 1],
+    /// RFC 9728 §3.2: zero-valued parameters are omitted.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
     pub scopes_supported: &'a [String],
     pub bearer_methods_supported: [&'static str; 1],
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -178,5 +178,30 @@ fn finish(
     }
 }
 
+/// The needed scopes that `granted` does not satisfy, following the
+/// `implies` hierarchy transitively (a broader scope satisfies the narrower
+/// ones it implies). Order of `needed` is kept.
+pub fn unmet<'a>(
+    granted: &[String],
+    needed: &'a [String],
+    implies: &std::collections::BTreeMap<String, Vec<String>>,
+) -> Vec<&'a String> {
+    let mut have: HashSet<&str> = granted.iter().map(String::as_str).collect();
+    if !implies.is_empty() {
+        let mut queue: Vec<&str> = have.iter().copied().collect();
+        while let Some(s) = queue.pop() {
+            for narrower in implies.get(s).into_iter().flatten() {
+                if have.insert(narrower) {
+                    queue.push(narrower);
+                }
+            }
+        }
+    }
+    needed
+        .iter()
+        .filter(|n| !have.contains(n.as_str()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests;

@@ -85,12 +85,6 @@ pub struct Principal {
     pub authorization_details: Option<Value>,
 }
 
-impl Principal {
-    pub fn has_scopes(&self, needed: &[String]) -> bool {
-        needed.iter().all(|n| self.scopes.iter().any(|s| s == n))
-    }
-}
-
 #[derive(Debug, Deserialize)]
 pub struct Header {
     pub alg: String,

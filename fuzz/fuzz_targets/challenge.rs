@@ -8,7 +8,7 @@ use mcp_warden::scopes::{advertise, is_scope_token};
 
 fuzz_target!(|data: (Vec<String>, Vec<String>, Vec<String>, String, u8)| {
     let (catalog, preferred, override_, description, code) = data;
-    let policy = Scopes { preferred, override_, required: Vec::new(), max_chars: 1024 };
+    let policy = Scopes { preferred, override_, max_chars: 1024, ..Scopes::default() };
     let Ok(advertised) = advertise(&policy, Some(&catalog)) else { return };
     for s in &advertised.scopes {
         assert!(is_scope_token(s) && s != "offline_access");

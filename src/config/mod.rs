@@ -210,6 +210,10 @@ pub struct Scopes {
     pub required: Vec<String>,
     /// Warn when the advertised set joined by spaces is longer than this.
     pub max_chars: usize,
+    /// Scope hierarchy: a granted scope (key) also satisfies the listed
+    /// narrower scopes, transitively (MCP 2026-07-28 step-up: servers account
+    /// for scope hierarchies). E.g. `{ "project:all" = ["project:functions.write"] }`.
+    pub implies: BTreeMap<String, Vec<String>>,
 }
 
 impl Default for Scopes {
@@ -219,6 +223,7 @@ impl Default for Scopes {
             override_: Vec::new(),
             required: Vec::new(),
             max_chars: 1024,
+            implies: BTreeMap::new(),
         }
     }
 }

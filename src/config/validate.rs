@@ -152,6 +152,17 @@ fn check_resources(config: &Config, errors: &mut Errors<'_>) {
                 );
             }
         }
+        for (broad, narrower) in &r.scopes.implies {
+            for s in std::iter::once(broad)
+                .chain(narrower)
+                .filter(|s| !is_scope_token(s))
+            {
+                errors.push(
+                    &at("scopes.implies"),
+                    format!("{s:?} is not a valid scope token"),
+                );
+            }
+        }
         for (tool, scopes) in &r.tools {
             for s in scopes.iter().filter(|s| !is_scope_token(s)) {
                 errors.push(

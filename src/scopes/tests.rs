@@ -10,6 +10,7 @@ fn policy(preferred: &str, override_: &str, max_chars: usize) -> Scopes {
         override_: s(override_),
         required: Vec::new(),
         max_chars,
+        implies: Default::default(),
     }
 }
 
@@ -195,4 +196,28 @@ fn scope_token_grammar() {
     for bad in ["", " ", "a b", "a\"b", "a\\b", "a\nb", "é", "\u{7f}"] {
         assert!(!is_scope_token(bad), "{bad:?}");
     }
+}
+
+#[test]
+fn hierarchy_is_followed_transitively() {
+    let implies: std::collections::BTreeMap<String, Vec<String>> = [
+        ("all".to_owned(), s("project:all organization:all")),
+        ("project:all".to_owned(), s("project:functions.write")),
+        ("loop".to_owned(), s("loop")),
+    ]
+    .into_iter()
+    .collect();
+    let needed = s("project:functions.write organization:all");
+    assert!(unmet(&s("all"), &needed, &implies).is_empty());
+    assert_eq!(unmet(&s("project:all"), &needed, &implies), [&needed[1]]);
+    assert_eq!(unmet(&s("loop"), &needed, &implies).len(), 2);
+    assert_eq!(
+        unmet(
+            &s("project:functions.write organization:all"),
+            &needed,
+            &Default::default()
+        )
+        .len(),
+        0
+    );
 }

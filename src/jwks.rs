@@ -14,7 +14,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
@@ -50,14 +49,14 @@ pub struct KeySet {
     by_kid: HashMap<String, usize>,
     /// The URL it was fetched from.
     pub source: Url,
-    /// Unique per parsed set: verified-token cache entries from another
-    /// generation are not trusted.
+    /// A fingerprint of the usable keys (SHA-256 of their JWKs): verified
+    /// tokens cached under another generation are not trusted, so a removed
+    /// or changed key stops validating at once, while a refresh that returns
+    /// the same keys keeps every cached verdict.
     pub generation: u64,
     /// Keys skipped as unusable.
     pub skipped: usize,
 }
-
-static GENERATION: AtomicU64 = AtomicU64::new(1);
 
 impl KeySet {
     pub fn by_kid(&self, kid: &str) -> Option<&Arc<VerifyKey>> {
@@ -81,7 +80,9 @@ pub fn parse(document: Value, source: &Url, resource: &str) -> Result<KeySet, Fe
     let mut keys = Vec::new();
     let mut by_kid = HashMap::new();
     let mut skipped = 0;
+    let mut fingerprint = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
     for (i, entry) in entries.into_iter().enumerate() {
+        let canonical = entry.to_string();
         match parse_key(entry) {
             Ok(key) => {
                 if let Some(kid) = &key.kid {
@@ -92,6 +93,8 @@ pub fn parse(document: Value, source: &Url, resource: &str) -> Result<KeySet, Fe
                     }
                     by_kid.insert(kid.clone(), keys.len());
                 }
+                fingerprint.update(canonical.as_bytes());
+                fingerprint.update(b"\n");
                 keys.push(Arc::new(key));
             }
             Err(why) => {
@@ -109,7 +112,11 @@ pub fn parse(document: Value, source: &Url, resource: &str) -> Result<KeySet, Fe
         keys,
         by_kid,
         source: source.clone(),
-        generation: GENERATION.fetch_add(1, Ordering::Relaxed),
+        generation: u64::from_be_bytes(
+            fingerprint.finish().as_ref()[..8]
+                .try_into()
+                .expect("SHA-256 has 32 bytes"),
+        ),
         skipped,
     })
 }
@@ -275,9 +282,20 @@ mod tests {
     }
 
     #[test]
-    fn generations_are_unique() {
-        let a = parse(json!({"keys": [rsa("a")]}), &source(), "r").unwrap();
-        let b = parse(json!({"keys": [rsa("a")]}), &source(), "r").unwrap();
-        assert_ne!(a.generation, b.generation);
+    fn generation_fingerprints_the_usable_keys() {
+        let gen_of = |doc| parse(doc, &source(), "r").unwrap().generation;
+        let a = gen_of(json!({"keys": [rsa("a")]}));
+        assert_eq!(
+            a,
+            gen_of(json!({"keys": [rsa("a")]})),
+            "same keys, same generation"
+        );
+        assert_eq!(
+            a,
+            gen_of(json!({"keys": [rsa("a"), {"kty": "oct", "k": "c2VjcmV0"}]})),
+            "skipped keys do not count"
+        );
+        assert_ne!(a, gen_of(json!({"keys": [rsa("b")]})));
+        assert_ne!(a, gen_of(json!({"keys": [rsa("a"), rsa("b")]})));
     }
 }

@@ -29,8 +29,6 @@ use crate::token::{self, Expectations, Invalid, Principal, Rejection};
 pub const TOKEN_CACHE_CAPACITY: u64 = 10_000;
 /// Longest a verified token is trusted without re-checking its signature.
 pub const TOKEN_CACHE_MAX_AGE: Duration = Duration::from_secs(600);
-/// Tokens without a `kid` are tried against at most this many keys.
-const MAX_KEYS_WITHOUT_KID: usize = 8;
 
 /// The result of verifying one bearer token.
 #[derive(Debug)]
@@ -197,17 +195,28 @@ impl Verifier {
                 }
             },
             None => {
-                // No kid: try the keys that can verify this algorithm.
-                let mut candidates = keys
+                // No kid: only unambiguous with exactly one key that can
+                // verify this algorithm. Trying several would let a forged
+                // token cost one signature check per key.
+                let mut fitting = keys
                     .keys
                     .iter()
-                    .filter(|k| k.algorithms.contains(&parsed.algorithm))
-                    .take(MAX_KEYS_WITHOUT_KID);
-                let found = candidates.find(|k| token::verify_signature(&parsed, k).is_ok());
-                found.cloned().ok_or(Invalid {
-                    kind: Rejection::InvalidSignature,
-                    reason: "signature does not verify",
-                })?
+                    .filter(|k| k.algorithms.contains(&parsed.algorithm));
+                match (fitting.next(), fitting.next()) {
+                    (Some(k), None) => k.clone(),
+                    (None, _) => {
+                        return Err(Invalid {
+                            kind: Rejection::UnknownKid,
+                            reason: "no key for the token's algorithm",
+                        });
+                    }
+                    (Some(_), Some(_)) => {
+                        return Err(Invalid {
+                            kind: Rejection::UnknownKid,
+                            reason: "token has no key id and several keys could sign it",
+                        });
+                    }
+                }
             }
         };
         token::verify_signature(&parsed, &key)?;

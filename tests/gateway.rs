@@ -684,3 +684,68 @@ async fn rich_authorization_details_reach_the_upstream_and_the_prm() {
         .expect("the grants are forwarded");
     assert_eq!(serde_json::from_str::<Value>(header).unwrap(), details);
 }
+
+#[tokio::test]
+async fn a_refresh_with_the_same_keys_keeps_cached_verdicts() {
+    let s = Setup::new("").await;
+    let token = s.token();
+    assert_eq!(
+        s.post(Some(&token), call("echo", json!({}))).await.status(),
+        200
+    );
+    let runtime = s.daemon.app.snapshot().resources[0].runtime.clone();
+    runtime
+        .verifier
+        .jwks
+        .refresh(Trigger::Forced)
+        .await
+        .unwrap();
+    let hits = || {
+        runtime
+            .verifier
+            .stats
+            .cache_hits
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let before = hits();
+    assert_eq!(
+        s.post(Some(&token), call("echo", json!({}))).await.status(),
+        200
+    );
+    assert_eq!(
+        hits(),
+        before + 1,
+        "the verdict survived a refresh that changed nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_token_without_kid_needs_an_unambiguous_key() {
+    let s = Setup::new("").await;
+    let now = mcp_warden::verifier::unix_now();
+    let claims = json!({"iss": s.authz.issuer, "aud": RESOURCE, "exp": now + 60, "scope": "all"});
+    let only = s.authz.default_kid();
+    let no_kid = s.authz.sign(&only, json!({"kid": null}), claims.clone());
+    assert_eq!(
+        s.post(Some(&no_kid), call("echo", json!({})))
+            .await
+            .status(),
+        200,
+        "one RSA key: unambiguous"
+    );
+    // A second RSA key: a kid-less token no longer says which key to try.
+    s.authz.add_key(KeyKind::Rs256);
+    let runtime = s.daemon.app.snapshot().resources[0].runtime.clone();
+    runtime
+        .verifier
+        .jwks
+        .refresh(Trigger::Forced)
+        .await
+        .unwrap();
+    let fresh = s
+        .authz
+        .sign(&only, json!({"kid": null, "jti": "x"}), claims);
+    let r = s.post(Some(&fresh), call("echo", json!({}))).await;
+    assert_eq!(r.status(), 401);
+    assert!(www(&r).contains("no key id"), "{}", www(&r));
+}

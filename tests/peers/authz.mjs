@@ -21,6 +21,12 @@ import { emit, exitOnSignals, flatList, log, parseCli, parsePort } from './lib/c
 import { interactionHandler } from './lib/interactions.mjs';
 import { loadOrCreateKeys, rotateKeys, saveKeys, signingKid } from './lib/keys.mjs';
 
+// oidc-provider prints NOTICE lines with console.log after start; stdout is
+// reserved for the one ready line (a test that stops reading would otherwise
+// kill this process with EPIPE), so its chatter goes to stderr.
+console.log = (...args) => console.error(...args);
+console.info = console.log;
+
 const HOST = '127.0.0.1';
 const WELL_KNOWN_FORMS = ['oauth-insert', 'oidc-insert', 'oidc-append', 'oauth-append'];
 

@@ -93,6 +93,7 @@ pub struct Metrics {
     pub http_requests: IntCounterVec,
     pub http_duration: HistogramVec,
     upstream_requests: IntCounterVec,
+    upstream_stream_errors: IntCounterVec,
     upstream_duration: HistogramVec,
     pub advertised_scopes: IntGaugeVec,
     pub advertised_scope_chars: IntGaugeVec,
@@ -266,6 +267,12 @@ impl Metrics {
                 "Requests forwarded upstream by upstream status (error, timeout when none).",
                 &["resource", "status"],
             ),
+            upstream_stream_errors: counter(
+                &r,
+                &p("upstream_stream_errors_total"),
+                "Upstream response bodies that broke before their end.",
+                &["resource"],
+            ),
             upstream_duration: histogram(
                 &r,
                 &p("upstream_request_duration_seconds"),
@@ -397,6 +404,7 @@ impl Metrics {
             verifications: RESULTS.map(|r| self.token_verifications.with_label_values(&[name, r])),
             token_cache_hits: self.token_cache_hits.with_label_values(&[name]),
             upstream_duration: self.upstream_duration.with_label_values(&[name]),
+            upstream_stream_errors: self.upstream_stream_errors.with_label_values(&[name]),
             metrics: self.clone(),
         }
     }
@@ -469,12 +477,18 @@ pub struct ResourceMetrics {
     verifications: [IntCounter; RESULTS.len()],
     token_cache_hits: IntCounter,
     upstream_duration: prometheus::Histogram,
+    upstream_stream_errors: IntCounter,
     metrics: Arc<Metrics>,
 }
 
 impl ResourceMetrics {
     pub fn verification(&self, v: Verification) {
         self.verifications[v.index()].inc();
+    }
+
+    /// The counter of upstream bodies that broke mid-stream.
+    pub fn stream_errors(&self) -> IntCounter {
+        self.upstream_stream_errors.clone()
     }
 
     pub fn token_cache_hit(&self) {

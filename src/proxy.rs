@@ -79,6 +79,10 @@ fn is_dropped(name: &HeaderName, connection_listed: &[String], forward_token: bo
         || n.starts_with("x-forwarded-")
         || n.starts_with("x-mcp-auth-")
         || (n == "authorization" && !forward_token)
+        // CGI/WSGI-style upstreams read `X_Mcp_Auth_Subject` as the same
+        // variable as `X-Mcp-Auth-Subject`: underscores would let a client
+        // spoof identity or forwarding headers (nginx drops them too).
+        || n.contains('_')
 }
 
 /// The headers sent upstream.
@@ -196,13 +200,26 @@ pub async fn forward(
     }
     let name = resource.config.name.clone();
     let end = request.end;
-    let body = upstream.bytes_stream().take_until(end).map(move |chunk| {
-        chunk.map_err(|e| {
-            // An upstream that breaks mid-stream ends the client's stream.
-            tracing::info!(resource = %name, error = %crate::fetch::error_chain(&e), "upstream stream ended abruptly");
-            std::io::Error::other(e)
+    let is_sse = response_headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("text/event-stream"));
+    let stream_errors = metrics.stream_errors();
+    let body = upstream
+        .bytes_stream()
+        .take_until(end)
+        .map(move |chunk| {
+            chunk.map_err(|e| {
+                tracing::info!(resource = %name, error = %crate::fetch::error_chain(&e), "upstream stream ended abruptly");
+                stream_errors.inc();
+                std::io::Error::other(e)
+            })
         })
-    });
+        // An SSE stream that breaks upstream ends cleanly for the client: SSE
+        // parsers drop a partial event, and the client reconnects with
+        // Last-Event-ID. Other bodies abort, so a truncated JSON answer is
+        // never passed off as complete.
+        .take_while(move |chunk| std::future::ready(!(is_sse && chunk.is_err())));
     let mut response = warp::reply::stream(SyncStream::new(body)).into_response();
     *response.status_mut() = status;
     *response.headers_mut() = response_headers;

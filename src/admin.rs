@@ -197,6 +197,13 @@ fn metrics(app: &App, snapshot: &Snapshot) -> Response {
                 .set(entry.fetched_at.elapsed().as_secs_f64());
         }
     }
+    m.runtime_alive_tasks.set(
+        tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks()
+            .try_into()
+            .unwrap_or(i64::MAX),
+    );
     let mut r = warp::http::Response::new(m.encode().into());
     r.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -104,6 +104,9 @@ pub struct Metrics {
     pub config_last_reload_success_timestamp: Gauge,
     pub config_generation: IntGauge,
     pub forced_refreshes: IntCounterVec,
+    /// Tasks alive in the Tokio runtime, read at each scrape: a count that
+    /// keeps climbing under a steady load is a leak.
+    pub runtime_alive_tasks: IntGauge,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -343,6 +346,15 @@ impl Metrics {
                 "Operator-forced refreshes.",
                 &["result"],
             ),
+            runtime_alive_tasks: {
+                let g = IntGauge::new(
+                    p("runtime_alive_tasks"),
+                    "Tasks alive in the async runtime (read at scrape time).",
+                )
+                .expect("valid");
+                r.register(Box::new(g.clone())).expect("registered once");
+                g
+            },
             registry: r,
         };
         let build = IntGaugeVec::new(

@@ -462,6 +462,8 @@ async fn metrics_move_with_their_events() {
     );
     assert_eq!(v("mcp_warden_config_generation"), 1.0);
     assert!(v("process_resident_memory_bytes") > 0.0);
+    // At least the listeners' and the watcher's tasks.
+    assert!(v("mcp_warden_runtime_alive_tasks") >= 1.0);
     assert!(m.contains(&format!(
         "mcp_warden_build_info{{version=\"{}\"}} 1",
         env!("CARGO_PKG_VERSION")

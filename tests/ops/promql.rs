@@ -33,6 +33,7 @@ const GAUGES: &[&str] = &[
     "config_last_reload_success",
     "config_last_reload_success_timestamp_seconds",
     "config_generation",
+    "runtime_alive_tasks",
     "build_info",
 ];
 const HISTOGRAMS: &[&str] = &[

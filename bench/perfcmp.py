@@ -87,5 +87,26 @@ def main():
         print()
 
 
+
+
+def challenge_main(freq, path, requests):
+    """Breakdown of mcp-warden's no-token 401 path (perfcmp.py --challenge FREQ FILE N)."""
+    s = load(path)
+    per = 1e6 / freq / requests
+    cats = collections.Counter(category(x) for x in s)
+    print(f"mcp-warden answering 401 (no token): {len(s) * per:.1f} µs CPU per request under perf")
+    for k, v in cats.most_common():
+        print(f"  {k:26} {v * per:6.2f}")
+    for root in (r"^mcp_warden::gateway::authorize_and_forward", r"^mcp_warden::gateway::challenge_response"):
+        tot, kids = children(s, root, per)
+        print(f"\n{root.strip('^')}: inclusive {tot:.2f} µs per request; by direct callee:")
+        for k, v in kids:
+            if v >= 0.03:
+                print(f"  {v:6.2f}  {k[:150]}")
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1] == "--challenge":
+        challenge_main(float(sys.argv[2]), sys.argv[3], int(sys.argv[4]))
+    else:
+        main()

@@ -33,3 +33,18 @@ done
   echo "# requests during the profile: bare ${reqs[bare]}, mcp-warden ${reqs[warden]}"
   python3 "$here/perfcmp.py" "$freq" "$work/bare.txt" "${reqs[bare]}" "$work/warden.txt" "${reqs[warden]}"
 } | tee "$here/profile-c$conns.txt"
+
+# The 401 path (no token), mcp-warden alone: bench/profile-401.txt
+unset BENCH_TOKEN
+url=$(get warden); pid=$(get warden_pid)
+wrk -t2 -c32 -d2s -s "$here/lua/bench.lua" "$url" >/dev/null
+perf record -F "$freq" -g --call-graph dwarf,16384 -p "$pid" -o "$work/401.data" -- sleep $((secs + 1)) >/dev/null 2>&1 &
+rec=$!
+sleep 0.3
+n=$(wrk -t2 -c32 -d${secs}s -s "$here/lua/bench.lua" "$url" | sed -nE 's/.*"requests":([0-9]+).*/\1/p')
+wait $rec
+perf script -i "$work/401.data" 2>/dev/null >"$work/401.txt"
+{
+  echo "# perf profile: mcp-warden's 401 challenge path, wrk -t2 -c32 ${secs}s ($(date -u '+%F %T UTC')), $n requests"
+  python3 "$here/perfcmp.py" --challenge "$freq" "$work/401.txt" "$n"
+} | tee "$here/profile-401.txt"

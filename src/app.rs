@@ -86,10 +86,34 @@ impl Runtime {
     }
 }
 
+/// The `error_description` of a request without a token.
+pub const NO_TOKEN: &str = "a bearer token is required";
+
 /// The metadata endpoint's answer for one discovery document, memoized.
 pub struct Rendered {
     pub metadata: Arc<Metadata>,
     pub outcome: Result<(Advertised, Bytes), Mismatch>,
+    /// The answer to a request without a token (RFC 6750 §3, no error code),
+    /// which depends only on this document: built once, not per request.
+    pub no_token: ChallengeReply,
+}
+
+/// A 401/403 answer's parts, ready to send.
+pub struct ChallengeReply {
+    pub status: u16,
+    pub www_authenticate: HeaderValue,
+    pub body: Bytes,
+}
+
+impl ChallengeReply {
+    pub fn new(c: &crate::challenge::Challenge) -> ChallengeReply {
+        ChallengeReply {
+            status: c.status(),
+            www_authenticate: HeaderValue::from_str(&c.www_authenticate())
+                .expect("challenge parts are sanitized"),
+            body: Bytes::from(c.body()),
+        }
+    }
 }
 
 /// One resource as configured in one snapshot.
@@ -101,6 +125,8 @@ pub struct Resource {
     pub audiences: Vec<String>,
     /// Static upstream headers, file-backed values already read.
     pub upstream_headers: HeaderMap,
+    /// `X-Forwarded-Proto` and `X-Forwarded-Host` from the public URL.
+    pub forwarded: Vec<(HeaderName, HeaderValue)>,
     pub runtime: Arc<Runtime>,
     rendered: ArcSwapOption<Rendered>,
 }
@@ -151,7 +177,20 @@ impl Resource {
                 let body = serde_json::to_vec(&doc).expect("the PRM document always serializes");
                 (advertised, Bytes::from(body))
             });
-        let rendered = Arc::new(Rendered { metadata, outcome });
+        let no_token = ChallengeReply::new(&crate::challenge::Challenge {
+            error: None,
+            description: Some(NO_TOKEN.to_owned()),
+            scopes: outcome
+                .as_ref()
+                .map(|(a, _)| a.scopes.clone())
+                .unwrap_or_default(),
+            resource_metadata: self.location.prm_url.clone(),
+        });
+        let rendered = Arc::new(Rendered {
+            metadata,
+            outcome,
+            no_token,
+        });
         self.rendered.store(Some(rendered.clone()));
         rendered
     }
@@ -233,6 +272,7 @@ impl Snapshot {
                     location,
                     audiences,
                     upstream_headers,
+                    forwarded: crate::proxy::forwarded(&config.public.url),
                     config: r.clone(),
                     runtime,
                     rendered: ArcSwapOption::empty(),

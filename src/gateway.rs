@@ -30,7 +30,7 @@ use warp::http::header::{self, HeaderMap, HeaderValue};
 use warp::http::{Method, StatusCode};
 use warp::reply::Response;
 
-use crate::app::{App, MetadataState, Rendered, Resource, Snapshot};
+use crate::app::{App, ChallengeReply, MetadataState, NO_TOKEN, Rendered, Resource, Snapshot};
 use crate::challenge::{Challenge, ErrorCode};
 use crate::metrics::Verification;
 use crate::proxy::{self, BodyStream, Outbound};
@@ -95,7 +95,9 @@ async fn authorize_and_forward(
         return preflight();
     }
     let metadata = resource.metadata().await;
-    let advertised = match &metadata {
+    // RFC 6750 §3: challenges advertise the scopes of the current metadata.
+    // Built only when a challenge is sent, never on the success path.
+    let advertised = || match &metadata {
         MetadataState::Ready(r) => r
             .outcome
             .as_ref()
@@ -104,28 +106,31 @@ async fn authorize_and_forward(
         MetadataState::Unavailable(_) => Vec::new(),
     };
     let challenge = |error: Option<ErrorCode>, description: &str, scopes: Vec<String>| {
-        challenge_response(&Challenge {
+        challenge_response(&ChallengeReply::new(&Challenge {
             error,
             description: Some(description.to_owned()),
             scopes,
             resource_metadata: resource.location.prm_url.clone(),
-        })
+        }))
     };
     let metrics = &resource.runtime.metrics;
     let token = match bearer(&req) {
         Ok(Some(t)) => t,
         Ok(None) => {
             metrics.verification(Verification::Missing);
-            return challenge(None, "a bearer token is required", advertised);
+            return match &metadata {
+                MetadataState::Ready(r) => challenge_response(&r.no_token),
+                MetadataState::Unavailable(_) => challenge(None, NO_TOKEN, Vec::new()),
+            };
         }
         Err(why) => {
             metrics.verification(Verification::Rejected(Rejection::Malformed));
-            return challenge(Some(ErrorCode::InvalidRequest), why, advertised);
+            return challenge(Some(ErrorCode::InvalidRequest), why, advertised());
         }
     };
-    let rendered: Arc<Rendered> = match metadata {
-        MetadataState::Ready(r) => r,
-        MetadataState::Unavailable(u) => return crate::public::unavailable(&u),
+    let rendered: Arc<Rendered> = match &metadata {
+        MetadataState::Ready(r) => r.clone(),
+        MetadataState::Unavailable(u) => return crate::public::unavailable(u),
     };
     let cfg = &resource.config;
     let want = Expectations {
@@ -150,7 +155,7 @@ async fn authorize_and_forward(
         Outcome::Invalid(invalid) => {
             metrics.verification(Verification::Rejected(invalid.kind));
             tracing::debug!(resource = %cfg.name, result = invalid.kind.as_str(), "token rejected");
-            return challenge(Some(ErrorCode::InvalidToken), invalid.reason, advertised);
+            return challenge(Some(ErrorCode::InvalidToken), invalid.reason, advertised());
         }
         Outcome::Unavailable(u) => return crate::public::unavailable(&u),
     };
@@ -186,7 +191,9 @@ async fn authorize_and_forward(
         }
         body = Box::pin(futures_util::stream::once(async move { Ok(bytes) }));
     }
-    if !crate::scopes::unmet(&principal.scopes, &needed, &cfg.scopes.implies).is_empty() {
+    if !needed.is_empty()
+        && !crate::scopes::unmet(&principal.scopes, &needed, &cfg.scopes.implies).is_empty()
+    {
         metrics.verification(Verification::InsufficientScope);
         let mut seen = std::collections::HashSet::new();
         needed.retain(|s| seen.insert(s.clone()));
@@ -206,14 +213,7 @@ async fn authorize_and_forward(
         too_large,
         end: Box::pin(app.streams_ended()),
     };
-    proxy::forward(
-        &app.upstream,
-        resource,
-        outbound,
-        &principal,
-        &snapshot.config.public.url,
-    )
-    .await
+    proxy::forward(&app.upstream, resource, outbound, &principal).await
 }
 
 /// The bearer token, `Ok(None)` when the request carries none, or why the
@@ -242,15 +242,24 @@ pub fn bearer(req: &Request) -> Result<Option<String>, &'static str> {
     let token = rest.trim_matches(' ');
     // RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
     let body = token.trim_end_matches('=');
-    if body.is_empty()
-        || !body.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
-        })
-    {
+    if body.is_empty() || !body.bytes().all(|b| B64TOKEN[usize::from(b)]) {
         return Err("malformed Bearer credentials");
     }
     Ok(Some(token.to_owned()))
 }
+
+/// The bytes of RFC 6750 §2.1 `b64token` before its `=` padding, as a
+/// lookup table: this check runs over every byte of every token.
+const B64TOKEN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+        b += 1;
+    }
+    t
+};
 
 fn content_length(headers: &HeaderMap) -> Option<u64> {
     headers
@@ -281,18 +290,15 @@ async fn collect(mut body: BodyStream) -> std::io::Result<Bytes> {
     Ok(out.freeze())
 }
 
-fn challenge_response(c: &Challenge) -> Response {
-    let mut r = Response::new(c.body().into());
-    *r.status_mut() = StatusCode::from_u16(c.status()).expect("400, 401 or 403");
+fn challenge_response(c: &ChallengeReply) -> Response {
+    let mut r = Response::new(c.body.clone().into());
+    *r.status_mut() = StatusCode::from_u16(c.status).expect("400, 401 or 403");
     let h = r.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    h.insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_str(&c.www_authenticate()).expect("challenge parts are sanitized"),
-    );
+    h.insert(header::WWW_AUTHENTICATE, c.www_authenticate.clone());
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }

@@ -91,7 +91,6 @@ pub fn upstream_headers(
     incoming: &HeaderMap,
     principal: &Principal,
     remote: Option<SocketAddr>,
-    public_url: &url::Url,
 ) -> HeaderMap {
     let connection_listed: Vec<String> = incoming
         .get_all(header::CONNECTION)
@@ -106,38 +105,66 @@ pub fn upstream_headers(
             out.append(name.clone(), value.clone());
         }
     }
-    let mut set = |name: &'static str, value: &str| {
-        // Claims are untrusted text: a value that is not a valid header is
-        // left out rather than mangled.
-        if let Ok(v) = HeaderValue::from_str(value) {
-            out.insert(HeaderName::from_static(name), v);
-        }
-    };
     if resource.config.identity_headers {
-        if let Some(sub) = &principal.sub {
-            set(SUBJECT, sub);
-        }
-        if let Some(client) = &principal.client_id {
-            set(CLIENT_ID, client);
-        }
-        set(SCOPES, &principal.scopes.join(" "));
-        if let Some(details) = &principal.authorization_details {
-            set(AUTHORIZATION_DETAILS, &details.to_string());
+        for (name, value) in identity(principal) {
+            out.insert(name.clone(), value.clone());
         }
     }
-    if let Some(remote) = remote {
-        set("x-forwarded-for", &remote.ip().to_string());
+    // Rendered from a socket address: always a valid header value.
+    if let Some(remote) = remote
+        && let Ok(v) = HeaderValue::from_str(&remote.ip().to_string())
+    {
+        out.insert(HeaderName::from_static("x-forwarded-for"), v);
     }
-    set("x-forwarded-proto", public_url.scheme());
+    for (name, value) in &resource.forwarded {
+        out.insert(name.clone(), value.clone());
+    }
+    for (name, value) in &resource.upstream_headers {
+        out.insert(name.clone(), value.clone());
+    }
+    out
+}
+
+/// `X-Mcp-Auth-*` for a verified token, built once per cached verdict.
+/// Claims are untrusted text: a value that is not a valid header is left
+/// out rather than mangled.
+fn identity(principal: &Principal) -> &[(HeaderName, HeaderValue)] {
+    principal.identity_headers.get_or_init(|| {
+        let details = principal
+            .authorization_details
+            .as_ref()
+            .map(|d| d.to_string());
+        let scopes = principal.scopes.join(" ");
+        [
+            (SUBJECT, principal.sub.as_deref()),
+            (CLIENT_ID, principal.client_id.as_deref()),
+            (SCOPES, Some(scopes.as_str())),
+            (AUTHORIZATION_DETAILS, details.as_deref()),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| {
+            let value = HeaderValue::from_str(value?).ok()?;
+            Some((HeaderName::from_static(name), value))
+        })
+        .collect()
+    })
+}
+
+/// `X-Forwarded-Proto` and `X-Forwarded-Host` for a public URL; computed
+/// once per configuration.
+pub fn forwarded(public_url: &url::Url) -> Vec<(HeaderName, HeaderValue)> {
+    let mut out = Vec::new();
+    if let Ok(proto) = HeaderValue::from_str(public_url.scheme()) {
+        out.push((HeaderName::from_static("x-forwarded-proto"), proto));
+    }
     if let Some(host) = public_url.host_str() {
         let host = match public_url.port() {
             Some(p) => format!("{host}:{p}"),
             None => host.to_owned(),
         };
-        set("x-forwarded-host", &host);
-    }
-    for (name, value) in &resource.upstream_headers {
-        out.insert(name.clone(), value.clone());
+        if let Ok(v) = HeaderValue::from_str(&host) {
+            out.push((HeaderName::from_static("x-forwarded-host"), v));
+        }
     }
     out
 }
@@ -148,24 +175,18 @@ pub async fn forward(
     resource: &Resource,
     request: Outbound<'_>,
     principal: &Principal,
-    public_url: &url::Url,
 ) -> Response {
     let mut url = resource.config.upstream.clone();
     if let Some(q) = request.query.filter(|q| !q.is_empty()) {
         url.set_query(Some(q));
     }
-    let headers = upstream_headers(
-        resource,
-        request.headers,
-        principal,
-        request.remote,
-        public_url,
-    );
-    let send = client
-        .request(request.method, url)
-        .headers(headers)
-        .body(reqwest::Body::wrap_stream(request.body))
-        .send();
+    let headers = upstream_headers(resource, request.headers, principal, request.remote);
+    // A `reqwest::Request` takes the map as is (`RequestBuilder::headers`
+    // would copy it entry by entry).
+    let mut outgoing = reqwest::Request::new(request.method, url);
+    *outgoing.headers_mut() = headers;
+    *outgoing.body_mut() = Some(reqwest::Body::wrap_stream(request.body));
+    let send = client.execute(outgoing);
     let started = std::time::Instant::now();
     let answer = tokio::time::timeout(resource.config.upstream_timeout, send).await;
     let metrics = &resource.runtime.metrics;

@@ -83,6 +83,11 @@ pub struct Principal {
     pub exp: u64,
     /// RFC 9396 `authorization_details`, when present.
     pub authorization_details: Option<Value>,
+    /// The identity headers built from these claims, memoized by
+    /// [`crate::proxy`] on first use: a cached verdict carries them, so a
+    /// repeat request sends them without formatting or validating again.
+    pub identity_headers:
+        std::sync::OnceLock<Vec<(warp::http::HeaderName, warp::http::HeaderValue)>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -303,6 +308,7 @@ pub fn check_claims(
         scopes,
         exp,
         authorization_details: c.get("authorization_details").cloned(),
+        identity_headers: std::sync::OnceLock::new(),
     })
 }
 

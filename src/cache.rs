@@ -48,7 +48,22 @@ pub trait Observer: Send + Sync {
     fn hit(&self) {}
     fn stale(&self) {}
     fn miss(&self) {}
-    fn refreshed(&self, _trigger: Trigger, _error: Option<&FetchError>, _elapsed: Duration) {}
+    fn refreshed(&self, _attempt: &Attempt<'_>) {}
+}
+
+/// One completed fetch attempt, as reported to an [`Observer`].
+pub struct Attempt<'a> {
+    pub trigger: Trigger,
+    pub error: Option<&'a FetchError>,
+    pub elapsed: Duration,
+    /// Consecutive failures including this attempt (0 after a success).
+    pub failures: u32,
+    /// Consecutive failures before this attempt.
+    pub previous_failures: u32,
+    /// When the background task retries (failures only).
+    pub retry_in: Option<Duration>,
+    /// Whether a copy is still held to serve (stale or fresh).
+    pub holding: bool,
 }
 
 /// An observer that records nothing.
@@ -355,8 +370,15 @@ impl<F: Fetch> Cache<F> {
                 Err(error)
             }
         };
-        self.observer
-            .refreshed(trigger, outcome.as_ref().err(), now - started);
+        self.observer.refreshed(&Attempt {
+            trigger,
+            error: outcome.as_ref().err(),
+            elapsed: now - started,
+            failures: next.failures,
+            previous_failures: state.failures,
+            retry_in: next.retry_at.map(|at| at - now),
+            holding: next.entry.is_some(),
+        });
         self.state.store(Arc::new(next));
         self.wake.notify_one();
         outcome

@@ -20,8 +20,7 @@ use prometheus::{
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::cache::{Observer, Trigger};
-use crate::fetch::FetchError;
+use crate::cache::{Attempt, Observer};
 use crate::token::Rejection;
 
 /// The cache refresh triggers ([`Trigger::as_str`]).
@@ -425,6 +424,7 @@ impl Metrics {
     pub fn discovery_observer(self: &Arc<Self>, name: &str) -> Box<dyn Observer> {
         Box::new(CacheObserver {
             resource: name.to_owned(),
+            document: "discovery",
             hits: Some(self.discovery_hits.with_label_values(&[name])),
             misses: Some(self.discovery_misses.with_label_values(&[name])),
             stale: Some(self.discovery_stale.with_label_values(&[name])),
@@ -438,6 +438,7 @@ impl Metrics {
     pub fn jwks_observer(self: &Arc<Self>, name: &str) -> Box<dyn Observer> {
         Box::new(CacheObserver {
             resource: name.to_owned(),
+            document: "jwks",
             hits: None,
             misses: None,
             stale: None,
@@ -525,6 +526,8 @@ impl ResourceMetrics {
 
 struct CacheObserver {
     resource: String,
+    /// `discovery` or `jwks`, for the log lines.
+    document: &'static str,
     hits: Option<IntCounter>,
     misses: Option<IntCounter>,
     stale: Option<IntCounter>,
@@ -549,20 +552,43 @@ impl Observer for CacheObserver {
             c.inc();
         }
     }
-    fn refreshed(&self, trigger: Trigger, error: Option<&FetchError>, elapsed: Duration) {
-        let result = if error.is_some() {
+    fn refreshed(&self, a: &Attempt<'_>) {
+        let result = if a.error.is_some() {
             "failure"
         } else {
             "success"
         };
         self.refresh
-            .with_label_values(&[&self.resource, trigger.as_str(), result])
+            .with_label_values(&[&self.resource, a.trigger.as_str(), result])
             .inc();
-        if let (Some(f), Some(e)) = (&self.failures, error) {
+        if let (Some(f), Some(e)) = (&self.failures, a.error) {
             f.with_label_values(&[&self.resource, e.reason()]).inc();
         }
         if let Some(d) = &self.duration {
-            d.observe(elapsed.as_secs_f64());
+            d.observe(a.elapsed.as_secs_f64());
+        }
+        // One line per attempt: attempts follow the backoff schedule, so an
+        // outage logs at most once per retry, never once per request.
+        match a.error {
+            Some(error) => tracing::warn!(
+                target: "mcp_warden::cache",
+                resource = %self.resource,
+                document = %self.document,
+                trigger = %a.trigger.as_str(),
+                %error,
+                consecutive_failures = a.failures,
+                retry_in = ?a.retry_in.unwrap_or_default(),
+                serving = %if a.holding { "last good copy" } else { "nothing" },
+                "refresh failed",
+            ),
+            None if a.previous_failures > 0 => tracing::info!(
+                target: "mcp_warden::cache",
+                resource = %self.resource,
+                document = %self.document,
+                after_failures = a.previous_failures,
+                "refresh succeeded again",
+            ),
+            None => {}
         }
     }
 }

@@ -865,3 +865,119 @@ async fn sigterm_under_load_loses_no_in_flight_request() {
         "nothing listens after the exit"
     );
 }
+
+/// What the log says at the default level: an authorization-server outage is
+/// a WARN per attempt and an INFO when it ends; clients hanging up
+/// mid-request (which any client can do at will) log nothing, least of all
+/// an ERROR.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_log_names_outages_and_ignores_clients_hanging_up() {
+    use tokio::io::AsyncWriteExt;
+    let authz = auth_server().await;
+    let upstream = Upstream::start(UpstreamOptions {
+        stateless: true,
+        ..UpstreamOptions::default()
+    })
+    .await
+    .unwrap();
+    let (public, admin) = (free_port(), free_port());
+    let text = config(&resource_to(
+        "r",
+        "/mcp",
+        &authz.issuer,
+        &upstream.url,
+        &curated_scopes(),
+    ))
+    .replacen(
+        "listen = \"127.0.0.1:0\"",
+        &format!("listen = \"127.0.0.1:{public}\""),
+        1,
+    )
+    .replacen(
+        "listen = \"127.0.0.1:0\"",
+        &format!("listen = \"127.0.0.1:{admin}\""),
+        1,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, format!("{text}\n[log]\nlevel = \"info\"\n")).unwrap();
+    let log_path = dir.path().join("stderr.log");
+    let mut child = tokio::process::Command::new(BIN)
+        .arg("--config")
+        .arg(&path)
+        .env_remove("MCP_OAUTH_SCOPES")
+        .env_remove("RUST_LOG")
+        .env_remove("NOTIFY_SOCKET")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(&log_path).unwrap()))
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn mcp-warden");
+    let c = http();
+    let admin_url = format!("http://127.0.0.1:{admin}");
+    eventually(WITHIN, || async {
+        let r = c.get(format!("{admin_url}/readyz")).send().await.ok()?;
+        (r.status() == 200).then_some(())
+    })
+    .await;
+
+    // Clients that hang up: mid-body, mid-headers, and right after sending.
+    for partial in [
+        "POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"jsonrpc\"",
+        "POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Le",
+        "GET /mcp HTTP/1.1\r\nHost: x\r\n\r\n",
+    ] {
+        for _ in 0..5 {
+            let mut s = tokio::net::TcpStream::connect(("127.0.0.1", public))
+                .await
+                .unwrap();
+            s.write_all(partial.as_bytes()).await.unwrap();
+            drop(s);
+        }
+    }
+
+    // An outage seen by a forced refresh, then its end.
+    authz.set_behaviour(Behaviour::Status(503));
+    let r = c.post(format!("{admin_url}/refresh")).send().await.unwrap();
+    assert_eq!(r.status(), 502);
+    authz.set_behaviour(Behaviour::Normal);
+    let r = c.post(format!("{admin_url}/refresh")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+
+    // Graceful shutdown waits for every connection: whatever the hung-up
+    // clients cause is in the log once the process has exited.
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().unwrap().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let exit = tokio::time::timeout(WITHIN, child.wait())
+        .await
+        .expect("mcp-warden exits")
+        .unwrap();
+    assert_eq!(exit.code(), Some(0));
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let line = |level: &str, text: &str| {
+        log.lines()
+            .find(|l| l.contains(level) && l.contains(text))
+            .unwrap_or_else(|| panic!("no {level} line with {text:?} in:\n{log}"))
+            .to_owned()
+    };
+    let failed = line("WARN", "refresh failed");
+    for field in [
+        "resource=r",
+        "document=discovery",
+        "trigger=forced",
+        "HTTP 503",
+        "consecutive_failures=1",
+        "last good copy",
+    ] {
+        assert!(failed.contains(field), "{field:?} missing in: {failed}");
+    }
+    line("INFO", "refresh succeeded again");
+    let errors: Vec<&str> = log.lines().filter(|l| l.contains("ERROR")).collect();
+    assert!(errors.is_empty(), "ERROR lines:\n{}", errors.join("\n"));
+    assert!(!log.contains("connection error"), "{log}");
+}

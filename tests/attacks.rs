@@ -650,14 +650,6 @@ async fn underscore_spellings_of_identity_headers_are_not_forwarded() {
     );
 }
 
-/// A port that was free a moment ago, for a config file that must name it.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind an ephemeral port")
-        .port()
-}
-
 /// Starts the binary on `config`, stderr into `log`; returns once it listens.
 async fn spawn_logging(config: &Path, log: &Path, admin: u16) -> tokio::process::Child {
     let file = std::fs::File::create(log).unwrap();
@@ -786,16 +778,7 @@ async fn tokens_never_appear_in_logs_even_at_trace_level() {
         "forward_token sent the token upstream"
     );
 
-    let kill = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().unwrap().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let exit = tokio::time::timeout(WITHIN, child.wait())
-        .await
-        .expect("mcp-warden exits")
-        .unwrap();
-    assert_eq!(exit.code(), Some(0));
+    assert_eq!(terminate(&mut child, WITHIN).await, Some(0));
 
     let log = std::fs::read_to_string(&log_path).unwrap();
     // Trace logging was on, the HTTP client's and the gateway's included.

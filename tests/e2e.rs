@@ -155,14 +155,6 @@ async fn client(args: &[&str]) -> Value {
     run_client("client.mjs", args).await
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn start_authz(args: &[&str]) -> impl Future<Output = Peer> + use<> {
     peer("authz.mjs", args)
 }

@@ -737,12 +737,30 @@ async fn an_unreadable_config_is_rejected_and_the_old_config_stays() {
         .await;
 }
 
-/// A port that was free a moment ago, for a config file that must name it.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind an ephemeral port")
-        .port()
+/// The config of a spawned daemon in front of `authz` and `upstream`.
+fn process_config(authz: &AuthServer, upstream: &Upstream, public: u16, admin: u16) -> String {
+    let resource = resource_to("r", "/mcp", &authz.issuer, &upstream.url, &curated_scopes());
+    with_ports(&config(&resource), public, admin)
+}
+
+/// The binary on `text` (written into `dir`), the default log level, stderr
+/// to `stderr`.
+fn spawn_process(dir: &Path, text: &str, stderr: Stdio) -> tokio::process::Child {
+    let path = dir.join("config.toml");
+    std::fs::write(&path, text).unwrap();
+    tokio::process::Command::new(BIN)
+        .arg("--config")
+        .arg(&path)
+        .env_remove("MCP_OAUTH_SCOPES")
+        .env_remove("RUST_LOG")
+        .env_remove("NOTIFY_SOCKET")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn mcp-warden")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -757,39 +775,10 @@ async fn sigterm_under_load_loses_no_in_flight_request() {
     .unwrap();
     upstream.set_behaviour(UpstreamBehaviour::SlowHeaders(Duration::from_secs(1)));
     let (public, admin) = (free_port(), free_port());
-    let text = config(&resource_to(
-        "r",
-        "/mcp",
-        &authz.issuer,
-        &upstream.url,
-        &curated_scopes(),
-    ))
-    .replacen(
-        "listen = \"127.0.0.1:0\"",
-        &format!("listen = \"127.0.0.1:{public}\""),
-        1,
-    )
-    .replacen(
-        "listen = \"127.0.0.1:0\"",
-        &format!("listen = \"127.0.0.1:{admin}\""),
-        1,
-    )
-    .replace("shutdown_grace = \"1s\"", "shutdown_grace = \"3s\"");
+    let text = process_config(&authz, &upstream, public, admin)
+        .replace("shutdown_grace = \"1s\"", "shutdown_grace = \"3s\"");
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("config.toml");
-    std::fs::write(&path, text).unwrap();
-    let mut child = tokio::process::Command::new(BIN)
-        .arg("--config")
-        .arg(&path)
-        .env_remove("MCP_OAUTH_SCOPES")
-        .env_remove("RUST_LOG")
-        .env_remove("NOTIFY_SOCKET")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn mcp-warden");
+    let mut child = spawn_process(dir.path(), &text, Stdio::piped());
     let pid = child.id().unwrap();
     // Signal handlers are installed before this line is logged.
     let stderr = child.stderr.take().unwrap();
@@ -830,11 +819,7 @@ async fn sigterm_under_load_loses_no_in_flight_request() {
     })
     .await;
     let signalled = Instant::now();
-    let kill = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    signal("TERM", pid);
 
     let mut completed = 0;
     for (i, request) in requests.into_iter().enumerate() {
@@ -881,40 +866,11 @@ async fn the_default_log_names_outages_and_ignores_clients_hanging_up() {
     .await
     .unwrap();
     let (public, admin) = (free_port(), free_port());
-    let text = config(&resource_to(
-        "r",
-        "/mcp",
-        &authz.issuer,
-        &upstream.url,
-        &curated_scopes(),
-    ))
-    .replacen(
-        "listen = \"127.0.0.1:0\"",
-        &format!("listen = \"127.0.0.1:{public}\""),
-        1,
-    )
-    .replacen(
-        "listen = \"127.0.0.1:0\"",
-        &format!("listen = \"127.0.0.1:{admin}\""),
-        1,
-    );
+    let text = process_config(&authz, &upstream, public, admin) + "\n[log]\nlevel = \"info\"\n";
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("config.toml");
-    std::fs::write(&path, format!("{text}\n[log]\nlevel = \"info\"\n")).unwrap();
     let log_path = dir.path().join("stderr.log");
-    let mut child = tokio::process::Command::new(BIN)
-        .arg("--config")
-        .arg(&path)
-        .env_remove("MCP_OAUTH_SCOPES")
-        .env_remove("RUST_LOG")
-        .env_remove("NOTIFY_SOCKET")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(std::fs::File::create(&log_path).unwrap()))
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn mcp-warden");
+    let log_file = std::fs::File::create(&log_path).unwrap();
+    let mut child = spawn_process(dir.path(), &text, Stdio::from(log_file));
     let c = http();
     let admin_url = format!("http://127.0.0.1:{admin}");
     eventually(WITHIN, || async {
@@ -948,16 +904,7 @@ async fn the_default_log_names_outages_and_ignores_clients_hanging_up() {
 
     // Graceful shutdown waits for every connection: whatever the hung-up
     // clients cause is in the log once the process has exited.
-    let kill = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().unwrap().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let exit = tokio::time::timeout(WITHIN, child.wait())
-        .await
-        .expect("mcp-warden exits")
-        .unwrap();
-    assert_eq!(exit.code(), Some(0));
+    assert_eq!(terminate(&mut child, WITHIN).await, Some(0));
     let log = std::fs::read_to_string(&log_path).unwrap();
     let line = |level: &str, text: &str| {
         log.lines()

@@ -63,14 +63,6 @@ async fn client(args: &[&str]) -> Value {
     result
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 struct World {
     authz: Peer,
     _everything: Peer,

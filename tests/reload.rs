@@ -31,15 +31,6 @@ const SIGHUP: u32 = 1;
 const SIGINT: u32 = 2;
 const SIGTERM: u32 = 15;
 
-/// A port that was free a moment ago (bound on `:0`, then released), for a
-/// config file that must name its listen addresses.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind an ephemeral port")
-        .port()
-}
-
 /// `[resource.scopes] override = [...]`.
 fn override_scopes(scopes: &[&str]) -> String {
     format!("[resource.scopes]\noverride = {scopes:?}\n")
@@ -100,15 +91,6 @@ fn catches(pid: u32, signals: &[u32]) -> bool {
         .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
         .unwrap_or(0);
     signals.iter().all(|s| mask & (1 << (s - 1)) != 0)
-}
-
-fn kill(signal: &str, pid: u32) {
-    let ok = std::process::Command::new("kill")
-        .args([&format!("-{signal}"), &pid.to_string()])
-        .status()
-        .expect("run kill")
-        .success();
-    assert!(ok, "kill -{signal} {pid} failed");
 }
 
 /// The value of one Prometheus series (`labels` in any order; a labelled
@@ -779,7 +761,7 @@ async fn sighup_reloads_with_the_signal_trigger() {
     let text = files.single(&["all"]);
     let mut w = Warden::start(files, &text).await;
 
-    kill("HUP", w.pid);
+    signal("HUP", w.pid);
     w.until_reloads("signal", "unchanged", 1).await;
     let status = w.status().await;
     assert_eq!(status["last_reload"]["trigger"], "signal", "{status:#}");
@@ -860,7 +842,7 @@ async fn sigterm_ends_an_open_sse_stream_cleanly_and_exits_0() {
     let (mut w, mut stream, _authz, _upstream) = daemon_with_open_stream().await;
 
     let signalled = Instant::now();
-    kill("TERM", w.pid);
+    signal("TERM", w.pid);
     let reader = tokio::spawn(async move {
         let mut after = Vec::new();
         let end = loop {
@@ -897,7 +879,7 @@ async fn sigterm_ends_an_open_sse_stream_cleanly_and_exits_0() {
 #[tokio::test]
 async fn a_second_sigint_exits_at_once() {
     let (mut w, _stream, _authz, _upstream) = daemon_with_open_stream().await;
-    kill("INT", w.pid);
+    signal("INT", w.pid);
     // Two signals delivered before the first is handled collapse into one:
     // wait until the drain has begun. The open stream holds the process.
     eventually(WITHIN, || async {
@@ -905,7 +887,7 @@ async fn a_second_sigint_exits_at_once() {
     })
     .await;
     w.assert_alive();
-    kill("INT", w.pid);
+    signal("INT", w.pid);
     let (code, took) = w.exit_within(GRACE + Duration::from_secs(3)).await;
     assert_eq!(code, Some(130), "{}", w.log());
     assert!(
@@ -1005,7 +987,7 @@ async fn sd_notify_ready_reloading_ready_stopping_in_order() {
             },
         )
         .await;
-    kill("TERM", w.pid);
+    signal("TERM", w.pid);
     let (code, _) = w.exit_within(GRACE + Duration::from_secs(3)).await;
     assert_eq!(code, Some(0), "{}", w.log());
     notify

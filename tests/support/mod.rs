@@ -104,3 +104,48 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Sends `signal` (`TERM`, `HUP`, `INT`, …) to process `pid`.
+pub fn signal(signal: &str, pid: u32) {
+    let ok = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .expect("run kill")
+        .success();
+    assert!(ok, "kill -{signal} {pid} failed");
+}
+
+/// SIGTERM to a spawned daemon; its exit code once it has exited (bounded
+/// by `within`).
+pub async fn terminate(child: &mut tokio::process::Child, within: Duration) -> Option<i32> {
+    signal("TERM", child.id().expect("still running"));
+    tokio::time::timeout(within, child.wait())
+        .await
+        .expect("mcp-warden exits")
+        .expect("wait for mcp-warden")
+        .code()
+}
+
+/// A [`config`] text with fixed public and admin ports instead of `:0`
+/// (a spawned process cannot report the ports it bound).
+pub fn with_ports(text: &str, public: u16, admin: u16) -> String {
+    text.replacen(
+        "listen = \"127.0.0.1:0\"",
+        &format!("listen = \"127.0.0.1:{public}\""),
+        1,
+    )
+    .replacen(
+        "listen = \"127.0.0.1:0\"",
+        &format!("listen = \"127.0.0.1:{admin}\""),
+        1,
+    )
+}
+
+/// A port that was free a moment ago (bound on `:0`, then released), for a
+/// config file that must name its listen addresses.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind an ephemeral port")
+        .port()
+}

@@ -58,6 +58,7 @@ fn every_alert_has_a_runbook_and_the_expected_names() {
             "McpWardenConfigReloadRejected",
             "McpWardenTokenVerificationFailures",
             "McpWardenUpstreamErrors",
+            "McpWardenFileDescriptorsNearLimit",
             "McpWardenDown",
         ]
     );

@@ -396,6 +396,30 @@ def wrk(url, conns, seconds, token=None, method="POST", body=None, delay_ms=0, t
     return d
 
 
+DEFAULT_OUT = os.path.join(HERE, "RESULTS.md")
+BENCHMARKS = os.path.join(os.path.dirname(HERE), "BENCHMARKS.md")
+
+
+def splice_into_benchmarks(marker, report):
+    """Replaces what lies between `<!-- MARKER begin -->` and `<!-- MARKER
+    end -->` in BENCHMARKS.md with `report`, its headings one level down.
+    Only complete runs are spliced (the callers decide)."""
+    begin, end = f"<!-- {marker} begin -->", f"<!-- {marker} end -->"
+    with open(BENCHMARKS) as f:
+        text = f.read()
+    if begin not in text or end not in text:
+        log(f"BENCHMARKS.md has no {begin} … {end} markers: not spliced")
+        return
+    if report.startswith("# "):  # BENCHMARKS.md has its own heading for it
+        report = report.split("\n", 1)[1].lstrip("\n")
+    body = re.sub(r"^(#+) ", lambda m: "#" + m.group(1) + " ", report, flags=re.M)
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    with open(BENCHMARKS, "w") as f:
+        f.write(head + begin + "\n" + body.rstrip() + "\n" + end + tail)
+    log(f"spliced into {BENCHMARKS}")
+
+
 def med(xs):
     return statistics.median(xs) if xs else float("nan")
 
@@ -1126,7 +1150,7 @@ def main():
     ap.add_argument("--rounds", type=int)
     ap.add_argument("--duration", type=int)
     ap.add_argument("--only", default="")
-    ap.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
+    ap.add_argument("--out", default=DEFAULT_OUT)
     ap.add_argument("--serve", action="store_true",
                     help="start the peers, print their URLs and a token as JSON, and wait (for profiling)")
     a = ap.parse_args()
@@ -1196,6 +1220,8 @@ def main():
     elapsed = time.time() - started
     total = time.time() - t0_env
     write_results(a, b, info, load_start, load_end, busy_start, busy_end, elapsed, total, warden_stderr)
+    if not a.quick and not a.only and a.out == DEFAULT_OUT:
+        splice_into_benchmarks("bench/run.sh", open(a.out).read())
     with open(os.path.join(HERE, "results.json"), "w") as f:
         json.dump({"machine": info, "raw": b.raw, "summary": b.summary}, f, indent=1, default=str)
     log(f"done in {elapsed:.0f} s; wrote {a.out}")

@@ -2,6 +2,7 @@
 # mcp-warden benchmarks (issue 9): one entry point, not part of the test command.
 #
 #   bench/run.sh [--quick] [--only 1,2,...] [--rounds N] [--duration S]
+#   bench/run.sh --soak [--minutes N]     (the 10-minute soak: bench/soak.py)
 #
 # Installs the load generators if missing (Debian `wrk`, `hey`; as root),
 # builds mcp-warden and the benchmark peers in release mode, then runs
@@ -46,4 +47,8 @@ fi
 
 # 1,000 SSE streams through the gateway need ≈ 2,000 descriptors in it.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+if [[ ${1:-} == --soak ]]; then
+  shift
+  exec python3 "$here/soak.py" "$@"
+fi
 exec python3 "$here/bench.py" "$@"

@@ -452,12 +452,9 @@ impl App {
         self.streams_end.send_replace(true);
     }
 
-    /// Resolves when [`App::end_streams`] is called.
-    pub fn streams_ended(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
-        let mut rx = self.streams_end.subscribe();
-        async move {
-            let _ = rx.wait_for(|ended| *ended).await;
-        }
+    /// The signal [`App::end_streams`] sets (true once streams must end).
+    pub fn streams_end(&self) -> &tokio::sync::watch::Sender<bool> {
+        &self.streams_end
     }
 
     /// Swaps in a new snapshot (built by [`crate::reload`]) and applies its

@@ -211,7 +211,7 @@ async fn authorize_and_forward(
         remote: req.remote,
         body,
         too_large,
-        end: Box::pin(app.streams_ended()),
+        streams_end: app.streams_end(),
     };
     proxy::forward(&app.upstream, resource, outbound, &principal).await
 }
@@ -231,22 +231,40 @@ pub fn bearer(req: &Request) -> Result<Option<String>, &'static str> {
     if values.next().is_some() {
         return Err("more than one Authorization header");
     }
-    let value = value
-        .to_str()
-        .map_err(|_| "Authorization header is not ASCII")?;
-    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    // One pass over the bytes: this runs on every request, over tokens of
+    // a kilobyte or more.
+    let raw = value.as_bytes();
+    let not_ascii = || !raw.iter().all(|&b| b == b'\t' || (0x20..0x7f).contains(&b));
+    let (scheme, rest) = match raw.iter().position(|&b| b == b' ') {
+        Some(i) => (&raw[..i], &raw[i + 1..]),
+        None => (raw, &raw[raw.len()..]),
+    };
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
+        if not_ascii() {
+            return Err(NOT_ASCII);
+        }
         // Another scheme (Basic, …) carries no bearer credentials at all.
         return Ok(None);
     }
-    let token = rest.trim_matches(' ');
+    let start = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
+    let end = rest
+        .iter()
+        .rposition(|&b| b != b' ')
+        .map_or(start, |i| i + 1);
+    let token = &rest[start..end];
     // RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
-    let body = token.trim_end_matches('=');
-    if body.is_empty() || !body.bytes().all(|b| B64TOKEN[usize::from(b)]) {
-        return Err("malformed Bearer credentials");
+    let body = &token[..token.iter().rposition(|&b| b != b'=').map_or(0, |i| i + 1)];
+    if body.is_empty() || !body.iter().all(|&b| B64TOKEN[usize::from(b)]) {
+        return Err(if not_ascii() { NOT_ASCII } else { MALFORMED });
     }
-    Ok(Some(token.to_owned()))
+    // Only b64token bytes and `=` are left: ASCII.
+    String::from_utf8(token.to_vec())
+        .map(Some)
+        .map_err(|_| MALFORMED)
 }
+
+const NOT_ASCII: &str = "Authorization header is not ASCII";
+const MALFORMED: &str = "malformed Bearer credentials";
 
 /// The bytes of RFC 6750 §2.1 `b64token` before its `=` padding, as a
 /// lookup table: this check runs over every byte of every token.
@@ -367,6 +385,21 @@ mod tests {
         assert!(ok("Bearer a b").is_err());
         assert!(ok("Bearer a\"b").is_err());
         assert!(ok("Bearer =abc").is_err());
+        assert_eq!(ok("Bearer  abc== "), Ok(Some("abc==".into())));
+        assert_eq!(ok("Bearer ab=c"), Err(MALFORMED));
+        assert_eq!(ok("Bearer =="), Err(MALFORMED));
+        assert_eq!(ok("Bearer a\tb"), Err(MALFORMED));
+        let raw = |bytes: &[u8]| {
+            let mut r = request(None, &[]);
+            r.headers.insert(
+                header::AUTHORIZATION,
+                HeaderValue::from_bytes(bytes).unwrap(),
+            );
+            bearer(&r)
+        };
+        assert_eq!(raw(b"Bearer abc\xe9"), Err(NOT_ASCII));
+        assert_eq!(raw(b"Basic abc\xe9"), Err(NOT_ASCII));
+        assert_eq!(raw(b"Bearer abc"), Ok(Some("abc".into())));
         assert_eq!(bearer(&request(None, &[])), Ok(None));
         assert!(bearer(&request(None, &["Bearer a", "Bearer b"])).is_err());
         assert!(bearer(&request(Some("x=1&access_token=abc"), &[])).is_err());

@@ -65,8 +65,9 @@ pub struct Outbound<'a> {
     pub body: BodyStream,
     /// Set by the body stream when it stopped at `max_body_bytes`.
     pub too_large: Arc<AtomicBool>,
-    /// Resolves at shutdown's grace deadline: the response stream then ends.
-    pub end: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+    /// Turns true at shutdown's grace deadline: SSE response streams then
+    /// end cleanly ([`crate::app::App::streams_end`]).
+    pub streams_end: &'a tokio::sync::watch::Sender<bool>,
 }
 
 fn is_dropped(name: &HeaderName, connection_listed: &[String], forward_token: bool) -> bool {
@@ -220,11 +221,23 @@ pub async fn forward(
         }
     }
     let name = resource.config.name.clone();
-    let end = request.end;
     let is_sse = response_headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim_start().starts_with("text/event-stream"));
+    // Only an event stream is ended at the grace deadline (its clients
+    // reconnect); any other body still open then is cut off with its
+    // connection, so a truncated JSON answer never looks complete. Other
+    // bodies also skip subscribing to the signal.
+    let mut end_signal = is_sse.then(|| request.streams_end.subscribe());
+    let end = async move {
+        match &mut end_signal {
+            Some(rx) => {
+                let _ = rx.wait_for(|ended| *ended).await;
+            }
+            None => std::future::pending().await,
+        }
+    };
     let stream_errors = metrics.stream_errors();
     let body = upstream
         .bytes_stream()

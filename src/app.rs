@@ -153,6 +153,22 @@ impl Resource {
     }
 
     /// The memoized render for this document, recomputed when it changes.
+    /// A challenge for this resource (RFC 6750 §3; RFC 9728 §5.1
+    /// `resource_metadata`), ready to send.
+    pub fn challenge(
+        &self,
+        error: Option<crate::challenge::ErrorCode>,
+        description: &str,
+        scopes: Vec<String>,
+    ) -> ChallengeReply {
+        ChallengeReply::new(&crate::challenge::Challenge {
+            error,
+            description: Some(description.to_owned()),
+            scopes,
+            resource_metadata: self.location.prm_url.clone(),
+        })
+    }
+
     pub fn render(&self, metadata: Arc<Metadata>) -> Arc<Rendered> {
         if let Some(r) = self.rendered.load_full()
             && Arc::ptr_eq(&r.metadata, &metadata)
@@ -177,15 +193,8 @@ impl Resource {
                 let body = serde_json::to_vec(&doc).expect("the PRM document always serializes");
                 (advertised, Bytes::from(body))
             });
-        let no_token = ChallengeReply::new(&crate::challenge::Challenge {
-            error: None,
-            description: Some(NO_TOKEN.to_owned()),
-            scopes: outcome
-                .as_ref()
-                .map(|(a, _)| a.scopes.clone())
-                .unwrap_or_default(),
-            resource_metadata: self.location.prm_url.clone(),
-        });
+        let scopes = outcome.as_ref().map(|(a, _)| a.scopes.clone());
+        let no_token = self.challenge(None, NO_TOKEN, scopes.unwrap_or_default());
         let rendered = Arc::new(Rendered {
             metadata,
             outcome,

@@ -56,8 +56,6 @@ pub struct Attempt<'a> {
     pub trigger: Trigger,
     pub error: Option<&'a FetchError>,
     pub elapsed: Duration,
-    /// Consecutive failures including this attempt (0 after a success).
-    pub failures: u32,
     /// Consecutive failures before this attempt.
     pub previous_failures: u32,
     /// When the background task retries (failures only).
@@ -374,7 +372,6 @@ impl<F: Fetch> Cache<F> {
             trigger,
             error: outcome.as_ref().err(),
             elapsed: now - started,
-            failures: next.failures,
             previous_failures: state.failures,
             retry_in: next.retry_at.map(|at| at - now),
             holding: next.entry.is_some(),

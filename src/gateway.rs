@@ -31,7 +31,7 @@ use warp::http::{Method, StatusCode};
 use warp::reply::Response;
 
 use crate::app::{App, ChallengeReply, MetadataState, NO_TOKEN, Rendered, Resource, Snapshot};
-use crate::challenge::{Challenge, ErrorCode};
+use crate::challenge::ErrorCode;
 use crate::metrics::Verification;
 use crate::proxy::{self, BodyStream, Outbound};
 use crate::token::{Expectations, Rejection};
@@ -106,12 +106,7 @@ async fn authorize_and_forward(
         MetadataState::Unavailable(_) => Vec::new(),
     };
     let challenge = |error: Option<ErrorCode>, description: &str, scopes: Vec<String>| {
-        challenge_response(&ChallengeReply::new(&Challenge {
-            error,
-            description: Some(description.to_owned()),
-            scopes,
-            resource_metadata: resource.location.prm_url.clone(),
-        }))
+        challenge_response(&resource.challenge(error, description, scopes))
     };
     let metrics = &resource.runtime.metrics;
     let token = match bearer(&req) {

@@ -576,7 +576,7 @@ impl Observer for CacheObserver {
                 document = %self.document,
                 trigger = %a.trigger.as_str(),
                 %error,
-                consecutive_failures = a.failures,
+                consecutive_failures = a.previous_failures + 1,
                 retry_in = ?a.retry_in.unwrap_or_default(),
                 serving = %if a.holding { "last good copy" } else { "nothing" },
                 "refresh failed",

@@ -5,7 +5,6 @@ mod support;
 
 use std::time::Duration;
 
-use mcp_warden::demo::upstream::{Upstream, UpstreamOptions};
 use serde_json::{Value, json};
 use support::*;
 
@@ -318,12 +317,7 @@ async fn status_describes_each_resource() {
 #[tokio::test]
 async fn metrics_move_with_their_events() {
     let authz = auth_server().await;
-    let upstream = Upstream::start(UpstreamOptions {
-        stateless: true,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let upstream = stateless_upstream().await;
     let extra = format!(
         "{}\n[resource.tools]\ndeploy = [\"project:all\"]\n",
         curated_scopes()

@@ -20,7 +20,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use mcp_warden::demo::upstream::{Upstream, UpstreamOptions};
+use mcp_warden::demo::upstream::Upstream;
 use mcp_warden::lifecycle::Daemon;
 use serde_json::{Value, json};
 use support::*;
@@ -49,12 +49,7 @@ struct Gate {
 impl Gate {
     async fn start(extra: &str, tune: impl FnOnce(String) -> String) -> Gate {
         let authz = auth_server().await;
-        let upstream = Upstream::start(UpstreamOptions {
-            stateless: true,
-            ..UpstreamOptions::default()
-        })
-        .await
-        .expect("start the demo upstream");
+        let upstream = stateless_upstream().await;
         let text = tune(config(&resource_to(
             "r",
             "/mcp",
@@ -682,12 +677,7 @@ async fn spawn_logging(config: &Path, log: &Path, admin: u16) -> tokio::process:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_never_appear_in_logs_even_at_trace_level() {
     let authz = auth_server().await;
-    let upstream = Upstream::start(UpstreamOptions {
-        stateless: true,
-        ..UpstreamOptions::default()
-    })
-    .await
-    .unwrap();
+    let upstream = stateless_upstream().await;
     let dir = tempfile::tempdir().unwrap();
     let admin_secret = "admin-secret-5f1c9a7e2b";
     let token_file = dir.path().join("admin-token");

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mcp_warden::config::Config;
-use mcp_warden::demo::upstream::{Upstream, UpstreamBehaviour, UpstreamOptions};
+use mcp_warden::demo::upstream::{Upstream, UpstreamBehaviour};
 use mcp_warden::lifecycle::{self, Daemon};
 use serde_json::{Value, json};
 use support::*;
@@ -65,12 +65,7 @@ impl Gate {
     }
 
     async fn with(authz: AuthServer, tune: impl FnOnce(String) -> String) -> Gate {
-        let upstream = Upstream::start(UpstreamOptions {
-            stateless: true,
-            ..UpstreamOptions::default()
-        })
-        .await
-        .expect("start the demo upstream");
+        let upstream = stateless_upstream().await;
         let text = tune(config(&resource_to(
             "r",
             "/mcp",
@@ -357,12 +352,7 @@ async fn a_flapping_authorization_server_is_served_stale_without_a_retry_storm()
     const PHASE: Duration = Duration::from_secs(1);
     const PHASES: u32 = 30;
     let authz = Arc::new(auth_server().await);
-    let upstream = Upstream::start(UpstreamOptions {
-        stateless: true,
-        ..UpstreamOptions::default()
-    })
-    .await
-    .unwrap();
+    let upstream = stateless_upstream().await;
     let text = config(&resource_to(
         "r",
         "/mcp",
@@ -593,12 +583,7 @@ struct FileGate {
 impl FileGate {
     async fn start() -> FileGate {
         let authz = auth_server().await;
-        let upstream = Upstream::start(UpstreamOptions {
-            stateless: true,
-            ..UpstreamOptions::default()
-        })
-        .await
-        .unwrap();
+        let upstream = stateless_upstream().await;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.toml");
         std::fs::write(&path, file_config(&authz, &upstream, "all")).unwrap();
@@ -767,12 +752,7 @@ fn spawn_process(dir: &Path, text: &str, stderr: Stdio) -> tokio::process::Child
 async fn sigterm_under_load_loses_no_in_flight_request() {
     const IN_FLIGHT: usize = 20;
     let authz = auth_server().await;
-    let upstream = Upstream::start(UpstreamOptions {
-        stateless: true,
-        ..UpstreamOptions::default()
-    })
-    .await
-    .unwrap();
+    let upstream = stateless_upstream().await;
     upstream.set_behaviour(UpstreamBehaviour::SlowHeaders(Duration::from_secs(1)));
     let (public, admin) = (free_port(), free_port());
     let text = process_config(&authz, &upstream, public, admin)
@@ -859,12 +839,7 @@ async fn sigterm_under_load_loses_no_in_flight_request() {
 async fn the_default_log_names_outages_and_ignores_clients_hanging_up() {
     use tokio::io::AsyncWriteExt;
     let authz = auth_server().await;
-    let upstream = Upstream::start(UpstreamOptions {
-        stateless: true,
-        ..UpstreamOptions::default()
-    })
-    .await
-    .unwrap();
+    let upstream = stateless_upstream().await;
     let (public, admin) = (free_port(), free_port());
     let text = process_config(&authz, &upstream, public, admin) + "\n[log]\nlevel = \"info\"\n";
     let dir = tempfile::tempdir().unwrap();

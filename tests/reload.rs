@@ -12,7 +12,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mcp_warden::demo::upstream::{Upstream, UpstreamOptions};
+use mcp_warden::demo::upstream::Upstream;
 use serde_json::{Value, json};
 use support::*;
 
@@ -807,12 +807,7 @@ async fn post_reload_uses_the_admin_trigger() {
 /// period) whose first event has arrived.
 async fn daemon_with_open_stream() -> (Warden, reqwest::Response, AuthServer, Upstream) {
     let authz = auth_server().await;
-    let upstream = Upstream::start(UpstreamOptions {
-        stateless: true,
-        ..UpstreamOptions::default()
-    })
-    .await
-    .unwrap();
+    let upstream = stateless_upstream().await;
     let files = Files::with_upstream(&authz, &upstream.url);
     let text = files.single(&["all"]);
     let w = Warden::start(files, &text).await;

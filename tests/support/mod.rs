@@ -149,3 +149,15 @@ pub fn free_port() -> u16 {
         .expect("bind an ephemeral port")
         .port()
 }
+
+/// The demo MCP upstream in stateless JSON mode, the usual one behind a
+/// test gateway.
+pub async fn stateless_upstream() -> mcp_warden::demo::upstream::Upstream {
+    use mcp_warden::demo::upstream::{Upstream, UpstreamOptions};
+    Upstream::start(UpstreamOptions {
+        stateless: true,
+        ..UpstreamOptions::default()
+    })
+    .await
+    .expect("start the demo upstream")
+}

@@ -208,6 +208,12 @@ async fn forced_refresh_shows_old_and_new_scopes_and_survives_an_outage() {
         json!(["openid", "all"]),
         "visible immediately"
     );
+    // The no-token 401 is prebuilt per metadata document: it must advertise
+    // the new scopes too, not the ones it was first built with.
+    let r = c.post(url(&daemon, "/mcp")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert!(challenge.contains("scope=\"openid all\""), "{challenge}");
 
     // Down: 502, and the last good copy keeps being served.
     authz.set_behaviour(Behaviour::Status(500));

@@ -37,13 +37,13 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Value, json};
 use tokio::runtime::Runtime;
 
-use mcp_warden::cache::{self, Cache, Lookup};
 use mcp_warden::config::{self, IssuerSource, Scopes};
 use mcp_warden::demo::authz::{AuthServer, KeyKind, Options};
-use mcp_warden::discovery::DiscoveryFetcher;
-use mcp_warden::jwks::JwksFetcher;
-use mcp_warden::token::{self, Expectations, Rejection};
-use mcp_warden::verifier::{Outcome, TOKEN_CACHE_CAPACITY, Verifier, unix_now};
+use mcp_warden::issuer::cache::{self, Cache, Lookup};
+use mcp_warden::issuer::discovery::DiscoveryFetcher;
+use mcp_warden::issuer::jwks::JwksFetcher;
+use mcp_warden::issuer::verifier::{Outcome, TOKEN_CACHE_CAPACITY, Verifier, unix_now};
+use mcp_warden::oauth::token::{self, Expectations, Rejection};
 
 /// The protected resource the tokens are minted for.
 const RESOURCE: &str = "https://mcp.example.com/mcp";
@@ -199,7 +199,7 @@ async fn warm_verifier(auth: &AuthServer) -> Verifier {
         ttl: Duration::from_secs(24 * 3600),
         ..cache::Policy::from(&defaults)
     };
-    let client = mcp_warden::fetch::client(defaults.fetch_timeout);
+    let client = mcp_warden::issuer::fetch::client(defaults.fetch_timeout);
     let discovery = Arc::new(Cache::new(
         DiscoveryFetcher {
             name: "bench".into(),

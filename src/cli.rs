@@ -8,9 +8,9 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::app::{App, MetadataState};
 use crate::config::Config;
-use crate::lifecycle::{self, Fatal};
+use crate::daemon::{self, Fatal};
+use crate::state::{App, MetadataState};
 
 /// OAuth 2.1 resource server for MCP servers.
 #[derive(Debug, Parser)]
@@ -79,7 +79,7 @@ async fn run(path: &std::path::Path) -> Result<(), Fatal> {
     let config = Config::load(path)?;
     crate::telemetry::init(&config.log);
     tracing::info!(config = %path.display(), version = env!("CARGO_PKG_VERSION"), "starting");
-    let daemon = lifecycle::start(config, Some(path.to_owned())).await?;
+    let daemon = daemon::start(config, Some(path.to_owned())).await?;
     daemon.run().await
 }
 

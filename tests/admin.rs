@@ -10,11 +10,11 @@ use support::*;
 
 const RESOURCE: &str = "https://mcp.example.com/mcp";
 
-fn admin(daemon: &mcp_warden::lifecycle::Daemon, path: &str) -> String {
+fn admin(daemon: &mcp_warden::daemon::Daemon, path: &str) -> String {
     format!("http://{}{path}", daemon.admin_addr)
 }
 
-async fn metrics(daemon: &mcp_warden::lifecycle::Daemon) -> String {
+async fn metrics(daemon: &mcp_warden::daemon::Daemon) -> String {
     http()
         .get(admin(daemon, "/metrics"))
         .send()

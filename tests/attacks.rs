@@ -20,8 +20,8 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
+use mcp_warden::daemon::Daemon;
 use mcp_warden::demo::upstream::Upstream;
-use mcp_warden::lifecycle::Daemon;
 use serde_json::{Value, json};
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -73,7 +73,7 @@ impl Gate {
     /// Valid claims for this resource, with `extra` replacing fields (a
     /// `null` removes one).
     fn claims(&self, extra: Value) -> Value {
-        let now = mcp_warden::verifier::unix_now();
+        let now = mcp_warden::issuer::verifier::unix_now();
         let mut c = json!({
             "iss": self.authz.issuer, "aud": RESOURCE, "sub": "u", "scope": "all",
             "iat": now, "exp": now + 300,
@@ -772,7 +772,11 @@ async fn tokens_never_appear_in_logs_even_at_trace_level() {
 
     let log = std::fs::read_to_string(&log_path).unwrap();
     // Trace logging was on, the HTTP client's and the gateway's included.
-    for wanted in ["TRACE reqwest", "TRACE hyper_util", "mcp_warden::gateway"] {
+    for wanted in [
+        "TRACE reqwest",
+        "TRACE hyper_util",
+        "mcp_warden::gateway::mcp",
+    ] {
         assert!(
             log.contains(wanted),
             "no {wanted:?} in {} log bytes",

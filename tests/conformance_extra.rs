@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use mcp_warden::config::Config;
+use mcp_warden::daemon::Daemon;
 use mcp_warden::demo::upstream::{Upstream, UpstreamBehaviour, UpstreamOptions};
-use mcp_warden::lifecycle::Daemon;
 use serde_json::{Value, json};
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -62,7 +62,7 @@ impl World {
 
     /// `claims` over the defaults of a valid token for this resource.
     fn token_with(&self, header: Value, claims: Value) -> String {
-        let now = mcp_warden::verifier::unix_now();
+        let now = mcp_warden::issuer::verifier::unix_now();
         let mut c = json!({
             "iss": self.authz.issuer, "aud": RESOURCE, "sub": "user-1",
             "client_id": "demo-client", "scope": "openid all",

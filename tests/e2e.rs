@@ -164,7 +164,7 @@ fn start_authz(args: &[&str]) -> impl Future<Output = Peer> + use<> {
 // ---------------------------------------------------------------------------
 
 struct Gateway {
-    daemon: mcp_warden::lifecycle::Daemon,
+    daemon: mcp_warden::daemon::Daemon,
     /// `http://127.0.0.1:PORT`, also the configured public URL (the SDK
     /// checks that the PRM's resource matches the URL it connects to).
     base: String,

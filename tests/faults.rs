@@ -22,8 +22,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mcp_warden::config::Config;
+use mcp_warden::daemon::{self, Daemon};
 use mcp_warden::demo::upstream::{Upstream, UpstreamBehaviour};
-use mcp_warden::lifecycle::{self, Daemon};
 use serde_json::{Value, json};
 use support::*;
 
@@ -248,7 +248,7 @@ async fn a_jwks_without_usable_keys_after_a_good_one_keeps_the_last_good_keys() 
         })
         .await;
         // An unknown kid refetches the bad set, which replaces nothing.
-        let now = mcp_warden::verifier::unix_now();
+        let now = mcp_warden::issuer::verifier::unix_now();
         let forged = g.authz.sign(
             &kid,
             json!({"kid": format!("unknown-{name}")}),
@@ -588,7 +588,7 @@ impl FileGate {
         let path = dir.path().join("config.toml");
         std::fs::write(&path, file_config(&authz, &upstream, "all")).unwrap();
         let config = Config::load(&path).expect("the config file is valid");
-        let daemon = lifecycle::start(config, Some(path.clone()))
+        let daemon = daemon::start(config, Some(path.clone()))
             .await
             .expect("the daemon starts");
         FileGate {

@@ -28,7 +28,7 @@ fn config_corpus() {
 #[test]
 fn jsonrpc_corpus() {
     for input in inputs("jsonrpc") {
-        let _ = mcp_warden::jsonrpc::called_tools(&input);
+        let _ = mcp_warden::oauth::jsonrpc::called_tools(&input);
     }
 }
 
@@ -37,12 +37,15 @@ fn documents_corpus() {
     let source = url::Url::parse("https://as.example/.well-known/openid-configuration").unwrap();
     for input in inputs("documents") {
         if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&input) {
-            let _ =
-                mcp_warden::discovery::validate(value.clone(), &source, Some("https://as.example"));
-            let _ = mcp_warden::jwks::parse(value, &source, "fuzz");
+            let _ = mcp_warden::issuer::discovery::validate(
+                value.clone(),
+                &source,
+                Some("https://as.example"),
+            );
+            let _ = mcp_warden::issuer::jwks::parse(value, &source, "fuzz");
         }
         if let Ok(token) = std::str::from_utf8(&input) {
-            let _ = mcp_warden::token::parse(token, &mcp_warden::config::Algorithm::ALL);
+            let _ = mcp_warden::oauth::token::parse(token, &mcp_warden::config::Algorithm::ALL);
         }
     }
 }

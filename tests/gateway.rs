@@ -6,9 +6,9 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use mcp_warden::cache::Trigger;
 use mcp_warden::demo::authz::KeyKind;
 use mcp_warden::demo::upstream::{Upstream, UpstreamBehaviour, UpstreamOptions};
+use mcp_warden::issuer::cache::Trigger;
 use serde_json::{Value, json};
 use support::*;
 
@@ -18,7 +18,7 @@ const PRM: &str = "https://mcp.example.com/.well-known/oauth-protected-resource/
 struct Setup {
     authz: AuthServer,
     upstream: Upstream,
-    daemon: mcp_warden::lifecycle::Daemon,
+    daemon: mcp_warden::daemon::Daemon,
     client: reqwest::Client,
 }
 
@@ -168,7 +168,7 @@ async fn forward_token_is_an_explicit_opt_in() {
 #[tokio::test]
 async fn invalid_tokens_get_invalid_token() {
     let s = Setup::new("").await;
-    let now = mcp_warden::verifier::unix_now();
+    let now = mcp_warden::issuer::verifier::unix_now();
     let base = |extra: Value| {
         let mut c = json!({
             "iss": s.authz.issuer, "aud": RESOURCE, "sub": "u", "scope": "all",
@@ -234,7 +234,7 @@ async fn invalid_tokens_get_invalid_token() {
 async fn hmac_signed_with_the_public_key_is_refused() {
     let s = Setup::new("").await;
     let kid = s.authz.default_kid();
-    let now = mcp_warden::verifier::unix_now();
+    let now = mcp_warden::issuer::verifier::unix_now();
     let claims = json!({"iss": s.authz.issuer, "aud": RESOURCE, "exp": now + 300, "scope": "all"});
     let pem = s.authz.public_key_pem(&kid);
     let jwk = s.authz.public_jwk(&kid).to_string();
@@ -263,7 +263,7 @@ async fn every_key_type_verifies() {
         .map(|kind| (kind, s.authz.add_key(kind)))
         .collect();
     for (kind, kid) in kids {
-        let now = mcp_warden::verifier::unix_now();
+        let now = mcp_warden::issuer::verifier::unix_now();
         let token = s.authz.sign(
             &kid,
             json!({}),
@@ -377,7 +377,7 @@ async fn unknown_kid_refetches_once_and_accepts_a_rotated_key() {
     let s = Setup::new("").await;
     let before = s.authz.jwks_requests();
     let kid = s.authz.add_key(KeyKind::Es256); // published, but not yet in mcp-warden's cache
-    let now = mcp_warden::verifier::unix_now();
+    let now = mcp_warden::issuer::verifier::unix_now();
     let token = s.authz.sign(
         &kid,
         json!({}),
@@ -395,7 +395,7 @@ async fn a_flood_of_forged_kids_causes_at_most_one_fetch_per_cooldown() {
     let s = Setup::with("", "", UpstreamOptions::default()).await;
     let before = s.authz.jwks_requests();
     let kid = s.authz.default_kid();
-    let now = mcp_warden::verifier::unix_now();
+    let now = mcp_warden::issuer::verifier::unix_now();
     let started = Instant::now();
     let forged: Vec<_> = (0..100)
         .map(|i| {
@@ -668,7 +668,7 @@ async fn rich_authorization_details_reach_the_upstream_and_the_prm() {
         prm["authorization_details_types_supported"],
         json!(["project"])
     );
-    let now = mcp_warden::verifier::unix_now();
+    let now = mcp_warden::issuer::verifier::unix_now();
     let details = json!([{"type": "project", "locations": ["p-123"], "actions": ["read"]}]);
     let token = s.authz.mint(json!({
         "iss": s.authz.issuer, "aud": RESOURCE, "sub": "u", "scope": "all",
@@ -722,7 +722,7 @@ async fn a_refresh_with_the_same_keys_keeps_cached_verdicts() {
 #[tokio::test]
 async fn a_token_without_kid_needs_an_unambiguous_key() {
     let s = Setup::new("").await;
-    let now = mcp_warden::verifier::unix_now();
+    let now = mcp_warden::issuer::verifier::unix_now();
     let claims = json!({"iss": s.authz.issuer, "aud": RESOURCE, "exp": now + 60, "scope": "all"});
     let only = s.authz.default_kid();
     let no_kid = s.authz.sign(&only, json!({"kid": null}), claims.clone());

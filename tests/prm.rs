@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use mcp_warden::cache::Trigger;
+use mcp_warden::issuer::cache::Trigger;
 use serde_json::{Value, json};
 use support::*;
 

@@ -66,7 +66,7 @@ async fn client(args: &[&str]) -> Value {
 struct World {
     authz: Peer,
     _everything: Peer,
-    daemon: mcp_warden::lifecycle::Daemon,
+    daemon: mcp_warden::daemon::Daemon,
     gateway: String,
 }
 

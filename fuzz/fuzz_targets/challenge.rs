@@ -2,9 +2,9 @@
 //! header value or a scope outside the grammar.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use mcp_warden::challenge::{Challenge, ErrorCode};
+use mcp_warden::oauth::challenge::{Challenge, ErrorCode};
 use mcp_warden::config::Scopes;
-use mcp_warden::scopes::{advertise, is_scope_token};
+use mcp_warden::oauth::scopes::{advertise, is_scope_token};
 
 fuzz_target!(|data: (Vec<String>, Vec<String>, Vec<String>, String, u8)| {
     let (catalog, preferred, override_, description, code) = data;

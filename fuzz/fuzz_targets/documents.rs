@@ -5,10 +5,10 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let source = url::Url::parse("https://as.example/.well-known/openid-configuration").unwrap();
     if let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) {
-        let _ = mcp_warden::discovery::validate(value.clone(), &source, Some("https://as.example"));
-        let _ = mcp_warden::jwks::parse(value, &source, "fuzz");
+        let _ = mcp_warden::issuer::discovery::validate(value.clone(), &source, Some("https://as.example"));
+        let _ = mcp_warden::issuer::jwks::parse(value, &source, "fuzz");
     }
     if let Ok(token) = std::str::from_utf8(data) {
-        let _ = mcp_warden::token::parse(token, &mcp_warden::config::Algorithm::ALL);
+        let _ = mcp_warden::oauth::token::parse(token, &mcp_warden::config::Algorithm::ALL);
     }
 });

@@ -3,5 +3,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = mcp_warden::jsonrpc::called_tools(data);
+    let _ = mcp_warden::oauth::jsonrpc::called_tools(data);
 });

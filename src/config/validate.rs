@@ -6,7 +6,7 @@ use url::{Host, Url};
 
 use super::parse::{ConfigError, ConfigErrors, locate};
 use super::{Config, Resource};
-use crate::scopes::is_scope_token;
+use crate::oauth::grammar::is_scope_token;
 
 struct Errors<'a> {
     text: &'a str,

@@ -11,9 +11,9 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use crate::config::Config;
+use crate::daemon::{self, Fatal};
 use crate::demo::authz::{AuthServer, Options};
 use crate::demo::upstream::{Upstream, UpstreamOptions};
-use crate::lifecycle::{self, Fatal};
 
 /// The curated set the demo advertises.
 pub const CURATED: &str =
@@ -189,7 +189,7 @@ pub async fn run(port: u16) -> Result<(), Fatal> {
         .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
     let config = Config::load(&path)?;
     crate::telemetry::init(&config.log);
-    let daemon = lifecycle::start(config, Some(path.clone())).await?;
+    let daemon = daemon::start(config, Some(path.clone())).await?;
     print!(
         "{}",
         walkthrough(

@@ -6,9 +6,9 @@ use std::future::Future;
 use std::time::Duration;
 
 use mcp_warden::config::Config;
+use mcp_warden::daemon::{self, Daemon, Fatal};
 #[allow(unused_imports)]
 pub use mcp_warden::demo::authz::{AuthServer, Behaviour, Options, cloud_catalog};
-use mcp_warden::lifecycle::{self, Daemon, Fatal};
 
 pub const CURATED: [&str; 6] = [
     "openid",
@@ -66,7 +66,7 @@ pub fn curated_scopes() -> String {
 
 pub async fn start(config_text: &str) -> Result<Daemon, Fatal> {
     let config = Config::parse_with_env(config_text, None).expect("test config is valid");
-    lifecycle::start(config, None).await
+    daemon::start(config, None).await
 }
 
 pub async fn auth_server() -> AuthServer {

@@ -22,9 +22,9 @@ use warp::Filter;
 use warp::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use warp::reply::Response;
 
-use crate::app::{App, Resource, Snapshot};
-use crate::cache::{Cache, Fetch, Policy, State, Trigger};
-use crate::public::{error_json, json as json_response};
+use crate::gateway::{error_json, json as json_response};
+use crate::issuer::cache::{Cache, Fetch, Policy, State, Trigger};
+use crate::state::{App, Resource, Snapshot};
 
 /// The admin listener's warp filter.
 pub fn routes(
@@ -76,7 +76,7 @@ async fn handle(
         "/status" => ("status", Method::GET, true),
         "/refresh" => ("refresh", Method::POST, true),
         "/reload" => ("reload", Method::POST, true),
-        _ => return ("not_found", crate::public::not_found()),
+        _ => return ("not_found", crate::gateway::not_found()),
     };
     if *method != allowed && !(allowed == Method::GET && *method == Method::HEAD) {
         let mut r = error_json(

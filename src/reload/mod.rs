@@ -14,10 +14,12 @@
 //! generation. `public.listen` and `admin.listen` cannot change without a
 //! restart: such a change is reported and the rest of the reload applies.
 
+pub mod watch;
+
 use std::time::SystemTime;
 
-use crate::app::{App, MetadataState, ReloadRecord, Snapshot};
 use crate::config::Config;
+use crate::state::{App, MetadataState, ReloadRecord, Snapshot};
 
 /// Reloads the configuration file now. Concurrent calls run one at a time.
 pub async fn reload(app: &App, trigger: &'static str) -> ReloadRecord {
@@ -25,7 +27,7 @@ pub async fn reload(app: &App, trigger: &'static str) -> ReloadRecord {
     // systemd: RELOADING=1 with the monotonic time, READY=1 when done.
     let mut states = vec![sd_notify::NotifyState::Reloading];
     states.extend(sd_notify::NotifyState::monotonic_usec_now().ok());
-    crate::lifecycle::notify(&states);
+    crate::daemon::notify(&states);
     let mut restart_required = Vec::new();
     let outcome = attempt(app, &mut restart_required).await;
     let (result, errors) = match outcome {
@@ -61,8 +63,8 @@ pub async fn reload(app: &App, trigger: &'static str) -> ReloadRecord {
     };
     app.last_reload
         .store(Some(std::sync::Arc::new(record.clone())));
-    let status = crate::lifecycle::status_line(app);
-    crate::lifecycle::notify(&[
+    let status = crate::daemon::status_line(app);
+    crate::daemon::notify(&[
         sd_notify::NotifyState::Ready,
         sd_notify::NotifyState::Status(&status),
     ]);

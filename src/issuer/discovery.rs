@@ -1,6 +1,6 @@
 //! Authorization server metadata discovery (RFC 8414, OpenID Connect
 //! Discovery 1.0): where to look, what a valid document is, and the
-//! [`Fetch`](crate::cache::Fetch) implementation the discovery cache runs.
+//! [`Fetch`](crate::issuer::cache::Fetch) implementation the discovery cache runs.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,10 +9,10 @@ use arc_swap::ArcSwap;
 use serde_json::{Map, Value};
 use url::Url;
 
-use crate::cache::Fetch;
 use crate::config::{IssuerSource, Scopes};
-use crate::fetch::{self, FetchError};
-use crate::scopes;
+use crate::issuer::cache::Fetch;
+use crate::issuer::fetch::{self, FetchError};
+use crate::oauth::scopes;
 
 /// A validated authorization server metadata document.
 #[derive(Debug, Clone, PartialEq)]

@@ -20,8 +20,8 @@ use prometheus::{
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::cache::{Attempt, Observer};
-use crate::token::Rejection;
+use crate::issuer::cache::{Attempt, Observer};
+use crate::oauth::token::Rejection;
 
 /// The cache refresh triggers ([`Trigger::as_str`]).
 const TRIGGERS: [&str; 5] = ["startup", "ttl", "forced", "miss", "kid_miss"];
@@ -571,7 +571,7 @@ impl Observer for CacheObserver {
         // outage logs at most once per retry, never once per request.
         match a.error {
             Some(error) => tracing::warn!(
-                target: "mcp_warden::cache",
+                target: "mcp_warden::issuer::cache",
                 resource = %self.resource,
                 document = %self.document,
                 trigger = %a.trigger.as_str(),
@@ -582,7 +582,7 @@ impl Observer for CacheObserver {
                 "refresh failed",
             ),
             None if a.previous_failures > 0 => tracing::info!(
-                target: "mcp_warden::cache",
+                target: "mcp_warden::issuer::cache",
                 resource = %self.resource,
                 document = %self.document,
                 after_failures = a.previous_failures,

@@ -18,7 +18,8 @@
 
 use serde::Serialize;
 
-use crate::scopes::{OFFLINE_ACCESS, is_scope_token};
+use crate::oauth::grammar::{is_scope_token, quoted_safe};
+use crate::oauth::scopes::OFFLINE_ACCESS;
 
 /// The RFC 6750 §3.1 error codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -118,15 +119,6 @@ pub fn scope_param(scopes: &[String]) -> String {
         .map(String::as_str)
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// Keeps only the characters RFC 6750 §3 allows in `error_description`
-/// (`%x20-21 / %x23-5B / %x5D-7E`): no quote, backslash or control character.
-pub fn quoted_safe(s: &str) -> String {
-    s.chars()
-        .filter(|c| matches!(*c as u32, 0x20..=0x21 | 0x23..=0x5B | 0x5D..=0x7E))
-        .take(200)
-        .collect()
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Bearer-token verification for one resource: the key set, the unknown-`kid`
 //! refetch, and the verified-token cache around the pure rules of
-//! [`crate::token`].
+//! [`crate::oauth::token`].
 //!
 //! - Keys come from the JWKS cache (same freshness rules as discovery). When
 //!   the discovery document names a new `jwks_uri`, the key set is refreshed
@@ -20,10 +20,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use aws_lc_rs::digest;
 use tokio::time::Instant;
 
-use crate::cache::{Cache, Lookup, Trigger, Unavailable};
-use crate::discovery::DiscoveryFetcher;
-use crate::jwks::{JwksFetcher, KeySet, VerifyKey};
-use crate::token::{self, Expectations, Invalid, Principal, Rejection};
+use crate::issuer::cache::{Cache, Lookup, Trigger, Unavailable};
+use crate::issuer::discovery::DiscoveryFetcher;
+use crate::issuer::jwks::{JwksFetcher, KeySet, VerifyKey};
+use crate::oauth::token::{self, Expectations, Invalid, Principal, Rejection};
 
 /// Verified tokens kept per resource.
 pub const TOKEN_CACHE_CAPACITY: u64 = 10_000;

@@ -25,16 +25,10 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::config::Scopes;
+use crate::oauth::grammar::is_scope_token;
 
 /// Never advertised, whatever the catalog or configuration says.
 pub const OFFLINE_ACCESS: &str = "offline_access";
-
-/// RFC 6749 §3.3 / RFC 6750 §3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
-pub fn is_scope_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
-}
 
 /// How the advertised set was chosen (shown in `/status` and logs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -32,8 +32,8 @@ use warp::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use warp::http::{Method, StatusCode};
 use warp::reply::Response;
 
-use crate::app::Resource;
-use crate::token::Principal;
+use crate::oauth::token::Principal;
+use crate::state::Resource;
 
 /// Request headers that never cross the proxy.
 const HOP_BY_HOP: [&str; 9] = [
@@ -66,7 +66,7 @@ pub struct Outbound<'a> {
     /// Set by the body stream when it stopped at `max_body_bytes`.
     pub too_large: Arc<AtomicBool>,
     /// Turns true at shutdown's grace deadline: SSE response streams then
-    /// end cleanly ([`crate::app::App::streams_end`]).
+    /// end cleanly ([`crate::state::App::streams_end`]).
     pub streams_end: &'a tokio::sync::watch::Sender<bool>,
 }
 
@@ -202,7 +202,7 @@ pub async fn forward(
             return rpc_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
         }
         Ok(Err(e)) => {
-            tracing::warn!(resource = %resource.config.name, error = %crate::fetch::error_chain(&e), "upstream request failed");
+            tracing::warn!(resource = %resource.config.name, error = %crate::issuer::fetch::error_chain(&e), "upstream request failed");
             return rpc_error(StatusCode::BAD_GATEWAY, "upstream MCP server unreachable");
         }
         Err(_) => {
@@ -244,7 +244,7 @@ pub async fn forward(
         .take_until(end)
         .map(move |chunk| {
             chunk.map_err(|e| {
-                tracing::info!(resource = %name, error = %crate::fetch::error_chain(&e), "upstream stream ended abruptly");
+                tracing::info!(resource = %name, error = %crate::issuer::fetch::error_chain(&e), "upstream stream ended abruptly");
                 stream_errors.inc();
                 std::io::Error::other(e)
             })

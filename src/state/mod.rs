@@ -13,14 +13,14 @@ use bytes::Bytes;
 
 use warp::http::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::cache::{self, Cache, Lookup, Unavailable};
 use crate::config::{self, Config, ConfigError, ConfigErrors, IssuerSource, Scopes};
-use crate::discovery::{DiscoveryFetcher, Metadata};
-use crate::jwks::JwksFetcher;
+use crate::issuer::cache::{self, Cache, Lookup, Unavailable};
+use crate::issuer::discovery::{DiscoveryFetcher, Metadata};
+use crate::issuer::jwks::JwksFetcher;
+use crate::issuer::verifier::Verifier;
 use crate::metrics::{Metrics, ResourceMetrics};
-use crate::prm::{self, Location};
-use crate::scopes::{self, Advertised, Mismatch};
-use crate::verifier::Verifier;
+use crate::oauth::prm::{self, Location};
+use crate::oauth::scopes::{self, Advertised, Mismatch};
 
 /// Long-lived per-resource machinery, shared by successive snapshots.
 pub struct Runtime {
@@ -106,7 +106,7 @@ pub struct ChallengeReply {
 }
 
 impl ChallengeReply {
-    pub fn new(c: &crate::challenge::Challenge) -> ChallengeReply {
+    pub fn new(c: &crate::oauth::challenge::Challenge) -> ChallengeReply {
         ChallengeReply {
             status: c.status(),
             www_authenticate: HeaderValue::from_str(&c.www_authenticate())
@@ -157,11 +157,11 @@ impl Resource {
     /// `resource_metadata`), ready to send.
     pub fn challenge(
         &self,
-        error: Option<crate::challenge::ErrorCode>,
+        error: Option<crate::oauth::challenge::ErrorCode>,
         description: &str,
         scopes: Vec<String>,
     ) -> ChallengeReply {
-        ChallengeReply::new(&crate::challenge::Challenge {
+        ChallengeReply::new(&crate::oauth::challenge::Challenge {
             error,
             description: Some(description.to_owned()),
             scopes,
@@ -430,7 +430,7 @@ impl App {
         config: Config,
         config_path: Option<std::path::PathBuf>,
     ) -> Result<Arc<App>, ConfigErrors> {
-        let client = crate::fetch::client(config.cache.fetch_timeout);
+        let client = crate::issuer::fetch::client(config.cache.fetch_timeout);
         let upstream = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(std::time::Duration::from_secs(10))

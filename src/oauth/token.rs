@@ -1,5 +1,5 @@
 //! Access-token validation rules (RFC 9068 §4, RFC 8725, RFC 8707), as pure
-//! functions over a parsed token. [`crate::verifier`] adds keys and caching.
+//! functions over a parsed token. [`crate::issuer::verifier`] adds keys and caching.
 //!
 //! Order of checks, each with its own [`Rejection`] (the metric label):
 //! 1. shape: three base64url parts, JSON header and claims, at most
@@ -27,7 +27,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::config;
-use crate::jwks::VerifyKey;
+use crate::issuer::jwks::VerifyKey;
 
 /// Longest token accepted (real access tokens are 1-2 KiB).
 pub const MAX_TOKEN_BYTES: usize = 16 * 1024;

@@ -31,7 +31,7 @@ use serde::Serialize;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::fetch::FetchError;
+use crate::issuer::fetch::FetchError;
 
 /// Fraction of the TTL after which the background task refreshes.
 pub const REFRESH_AHEAD: f64 = 0.8;

@@ -7,9 +7,11 @@
 //! - `/.well-known/oauth-authorization-server`, `/.well-known/openid-configuration`:
 //!   the authorization server metadata mirror for 2025-03-26-era clients,
 //!   when exactly one resource opts in (`legacy_as_metadata`);
-//! - each resource's MCP endpoint: [`crate::gateway`];
+//! - each resource's MCP endpoint: [`crate::gateway::mcp`];
 //! - `GET /healthz`;
 //! - everything else: 404 JSON.
+
+pub mod mcp;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,9 +25,9 @@ use warp::Filter;
 use warp::http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 use warp::reply::Response as WarpResponse;
 
-use crate::app::{App, MetadataState, Resource};
-use crate::cache::Unavailable;
-use crate::gateway;
+use crate::issuer::cache::Unavailable;
+use crate::state::{App, MetadataState, Resource};
+
 use crate::proxy::BodyStream;
 
 /// How long clients and intermediaries may cache metadata responses.
@@ -54,7 +56,7 @@ pub fn routes(
                   remote: Option<SocketAddr>,
                   body: BodyStream| {
                 let app = app.clone();
-                let request = gateway::Request {
+                let request = mcp::Request {
                     method,
                     query,
                     headers,
@@ -89,15 +91,12 @@ where
 }
 
 /// Routes one request; returns the `route` metric label with the answer.
-async fn handle(app: &App, path: &str, request: gateway::Request) -> (&'static str, WarpResponse) {
+async fn handle(app: &App, path: &str, request: mcp::Request) -> (&'static str, WarpResponse) {
     let snapshot = app.snapshot();
     let method = &request.method;
     if let Some(resource) = snapshot.resource_for_endpoint(path) {
         let resource = resource.clone();
-        return (
-            "mcp",
-            gateway::handle(app, &snapshot, &resource, request).await,
-        );
+        return ("mcp", mcp::handle(app, &snapshot, &resource, request).await);
     }
     if path == "/healthz" {
         return (
@@ -105,7 +104,7 @@ async fn handle(app: &App, path: &str, request: gateway::Request) -> (&'static s
             json(StatusCode::OK, Bytes::from_static(b"{\"status\":\"ok\"}")),
         );
     }
-    if path.starts_with(crate::prm::WELL_KNOWN)
+    if path.starts_with(crate::oauth::prm::WELL_KNOWN)
         && let Some(resource) = snapshot.resource_for_prm(path)
     {
         return ("prm", metadata_response(method, resource).await);

@@ -10,7 +10,7 @@
 //!    or a malformed `Bearer` value.
 //! 4. No bearer token: 401 with `resource_metadata` and the advertised
 //!    `scope`, no error code.
-//! 5. The token is verified ([`crate::verifier`]): 401 `invalid_token`, or
+//! 5. The token is verified ([`crate::issuer::verifier`]): 401 `invalid_token`, or
 //!    503 when keys and metadata cannot be had at all.
 //! 6. Scopes: `[resource.scopes] required` for every request and
 //!    `[resource.tools]` for `tools/call`: 403 `insufficient_scope` naming
@@ -30,12 +30,12 @@ use warp::http::header::{self, HeaderMap, HeaderValue};
 use warp::http::{Method, StatusCode};
 use warp::reply::Response;
 
-use crate::app::{App, ChallengeReply, MetadataState, NO_TOKEN, Rendered, Resource, Snapshot};
-use crate::challenge::ErrorCode;
+use crate::issuer::verifier::Outcome;
 use crate::metrics::Verification;
+use crate::oauth::challenge::ErrorCode;
+use crate::oauth::token::{Expectations, Rejection};
 use crate::proxy::{self, BodyStream, Outbound};
-use crate::token::{Expectations, Rejection};
-use crate::verifier::Outcome;
+use crate::state::{App, ChallengeReply, MetadataState, NO_TOKEN, Rendered, Resource, Snapshot};
 
 /// One request to an MCP endpoint.
 pub struct Request {
@@ -109,7 +109,7 @@ async fn authorize_and_forward(
         challenge_response(&resource.challenge(error, description, scopes))
     };
     let metrics = &resource.runtime.metrics;
-    let token = match bearer(&req) {
+    let token = match crate::oauth::bearer::bearer(req.query.as_deref(), &req.headers) {
         Ok(Some(t)) => t,
         Ok(None) => {
             metrics.verification(Verification::Missing);
@@ -125,7 +125,7 @@ async fn authorize_and_forward(
     };
     let rendered: Arc<Rendered> = match &metadata {
         MetadataState::Ready(r) => r.clone(),
-        MetadataState::Unavailable(u) => return crate::public::unavailable(u),
+        MetadataState::Unavailable(u) => return crate::gateway::unavailable(u),
     };
     let cfg = &resource.config;
     let want = Expectations {
@@ -152,7 +152,7 @@ async fn authorize_and_forward(
             tracing::debug!(resource = %cfg.name, result = invalid.kind.as_str(), "token rejected");
             return challenge(Some(ErrorCode::InvalidToken), invalid.reason, advertised());
         }
-        Outcome::Unavailable(u) => return crate::public::unavailable(&u),
+        Outcome::Unavailable(u) => return crate::gateway::unavailable(&u),
     };
     let too_large = Arc::new(AtomicBool::new(false));
     let max = snapshot.config.public.max_body_bytes;
@@ -176,7 +176,7 @@ async fn authorize_and_forward(
                 );
             }
         };
-        match crate::jsonrpc::called_tools(&bytes) {
+        match crate::oauth::jsonrpc::called_tools(&bytes) {
             Ok(tools) => {
                 for tool in tools {
                     needed.extend(cfg.tools.get(&tool).into_iter().flatten().cloned());
@@ -187,7 +187,7 @@ async fn authorize_and_forward(
         body = Box::pin(futures_util::stream::once(async move { Ok(bytes) }));
     }
     if !needed.is_empty()
-        && !crate::scopes::unmet(&principal.scopes, &needed, &cfg.scopes.implies).is_empty()
+        && !crate::oauth::scopes::unmet(&principal.scopes, &needed, &cfg.scopes.implies).is_empty()
     {
         metrics.verification(Verification::InsufficientScope);
         let mut seen = std::collections::HashSet::new();
@@ -210,69 +210,6 @@ async fn authorize_and_forward(
     };
     proxy::forward(&app.upstream, resource, outbound, &principal).await
 }
-
-/// The bearer token, `Ok(None)` when the request carries none, or why the
-/// request is malformed (RFC 6750 §2.1, §3.1 `invalid_request`).
-pub fn bearer(req: &Request) -> Result<Option<String>, &'static str> {
-    if let Some(q) = &req.query
-        && url::form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "access_token")
-    {
-        return Err("tokens are not accepted in the query string");
-    }
-    let mut values = req.headers.get_all(header::AUTHORIZATION).iter();
-    let Some(value) = values.next() else {
-        return Ok(None);
-    };
-    if values.next().is_some() {
-        return Err("more than one Authorization header");
-    }
-    // One pass over the bytes: this runs on every request, over tokens of
-    // a kilobyte or more.
-    let raw = value.as_bytes();
-    let not_ascii = || !raw.iter().all(|&b| b == b'\t' || (0x20..0x7f).contains(&b));
-    let (scheme, rest) = match raw.iter().position(|&b| b == b' ') {
-        Some(i) => (&raw[..i], &raw[i + 1..]),
-        None => (raw, &raw[raw.len()..]),
-    };
-    if !scheme.eq_ignore_ascii_case(b"bearer") {
-        if not_ascii() {
-            return Err(NOT_ASCII);
-        }
-        // Another scheme (Basic, …) carries no bearer credentials at all.
-        return Ok(None);
-    }
-    let start = rest.iter().position(|&b| b != b' ').unwrap_or(rest.len());
-    let end = rest
-        .iter()
-        .rposition(|&b| b != b' ')
-        .map_or(start, |i| i + 1);
-    let token = &rest[start..end];
-    // RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
-    let body = &token[..token.iter().rposition(|&b| b != b'=').map_or(0, |i| i + 1)];
-    if body.is_empty() || !body.iter().all(|&b| B64TOKEN[usize::from(b)]) {
-        return Err(if not_ascii() { NOT_ASCII } else { MALFORMED });
-    }
-    // Only b64token bytes and `=` are left: ASCII.
-    String::from_utf8(token.to_vec())
-        .map(Some)
-        .map_err(|_| MALFORMED)
-}
-
-const NOT_ASCII: &str = "Authorization header is not ASCII";
-const MALFORMED: &str = "malformed Bearer credentials";
-
-/// The bytes of RFC 6750 §2.1 `b64token` before its `=` padding, as a
-/// lookup table: this check runs over every byte of every token.
-const B64TOKEN: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        t[b] = c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
-        b += 1;
-    }
-    t
-};
 
 fn content_length(headers: &HeaderMap) -> Option<u64> {
     headers
@@ -345,62 +282,4 @@ fn preflight() -> Response {
         HeaderValue::from_static("600"),
     );
     r
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn request(query: Option<&str>, auth: &[&str]) -> Request {
-        let mut headers = HeaderMap::new();
-        for a in auth {
-            headers.append(header::AUTHORIZATION, HeaderValue::from_str(a).unwrap());
-        }
-        Request {
-            method: Method::POST,
-            query: query.map(str::to_owned),
-            headers,
-            remote: None,
-            body: Box::pin(futures_util::stream::empty()),
-        }
-    }
-
-    #[test]
-    fn bearer_extraction() {
-        let ok = |auth: &str| bearer(&request(None, &[auth]));
-        assert_eq!(
-            ok("Bearer abc.def-ghi_~+/=="),
-            Ok(Some("abc.def-ghi_~+/==".into()))
-        );
-        assert_eq!(ok("bearer abc"), Ok(Some("abc".into())));
-        assert_eq!(ok("BEARER abc"), Ok(Some("abc".into())));
-        assert_eq!(ok("Basic dXNlcjpwYXNz"), Ok(None));
-        assert!(ok("Bearer").is_err());
-        assert!(ok("Bearer ").is_err());
-        assert!(ok("Bearer a b").is_err());
-        assert!(ok("Bearer a\"b").is_err());
-        assert!(ok("Bearer =abc").is_err());
-        assert_eq!(ok("Bearer  abc== "), Ok(Some("abc==".into())));
-        assert_eq!(ok("Bearer ab=c"), Err(MALFORMED));
-        assert_eq!(ok("Bearer =="), Err(MALFORMED));
-        assert_eq!(ok("Bearer a\tb"), Err(MALFORMED));
-        let raw = |bytes: &[u8]| {
-            let mut r = request(None, &[]);
-            r.headers.insert(
-                header::AUTHORIZATION,
-                HeaderValue::from_bytes(bytes).unwrap(),
-            );
-            bearer(&r)
-        };
-        assert_eq!(raw(b"Bearer abc\xe9"), Err(NOT_ASCII));
-        assert_eq!(raw(b"Basic abc\xe9"), Err(NOT_ASCII));
-        assert_eq!(raw(b"Bearer abc"), Ok(Some("abc".into())));
-        assert_eq!(bearer(&request(None, &[])), Ok(None));
-        assert!(bearer(&request(None, &["Bearer a", "Bearer b"])).is_err());
-        assert!(bearer(&request(Some("x=1&access_token=abc"), &[])).is_err());
-        assert_eq!(
-            bearer(&request(Some("x=1"), &["Bearer a"])),
-            Ok(Some("a".into()))
-        );
-    }
 }

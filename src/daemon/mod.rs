@@ -26,9 +26,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::app::App;
 use crate::config::{Config, ConfigErrors};
-use crate::scopes::Mismatch;
+use crate::oauth::scopes::Mismatch;
+use crate::state::App;
 
 /// Why the daemon could not start or run; [`Fatal::exit_code`] maps it.
 #[derive(Debug, thiserror::Error)]
@@ -116,7 +116,7 @@ pub struct Daemon {
     stop_accepting: watch::Sender<bool>,
     servers: Vec<JoinHandle<()>>,
     signals: Option<signal_hook_tokio::Signals>,
-    _watcher: Option<crate::watch::Watcher>,
+    _watcher: Option<crate::reload::watch::Watcher>,
 }
 
 /// Spawns a warp server on `listener` that stops accepting when `stop` turns
@@ -152,11 +152,11 @@ pub async fn start(
     }
     let (stop_accepting, stop) = watch::channel(false);
     let servers = vec![
-        spawn_server!(crate::public::routes(app.clone()), public, stop.clone()),
+        spawn_server!(crate::gateway::routes(app.clone()), public, stop.clone()),
         spawn_server!(crate::admin::routes(app.clone()), admin, stop),
     ];
     let watcher = match &config_path {
-        Some(path) => match crate::watch::spawn(app.clone(), path.clone()) {
+        Some(path) => match crate::reload::watch::spawn(app.clone(), path.clone()) {
             Ok(w) => Some(w),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot watch the configuration file; reload with SIGHUP or POST /reload");

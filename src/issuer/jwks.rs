@@ -1,5 +1,5 @@
 //! The authorization server's signing keys (JWKS, RFC 7517), as a
-//! [`Fetch`](crate::cache::Fetch) for the shared cache rules.
+//! [`Fetch`](crate::issuer::cache::Fetch) for the shared cache rules.
 //!
 //! The JWKS URL is read from the *current* discovery document at every
 //! fetch, so a `jwks_uri` that moves is followed (the verifier also refreshes
@@ -21,9 +21,9 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::Value;
 use url::Url;
 
-use crate::cache::{Cache, Fetch};
-use crate::discovery::DiscoveryFetcher;
-use crate::fetch::{self, FetchError};
+use crate::issuer::cache::{Cache, Fetch};
+use crate::issuer::discovery::DiscoveryFetcher;
+use crate::issuer::fetch::{self, FetchError};
 
 /// One usable verification key.
 pub struct VerifyKey {

@@ -17,7 +17,7 @@ use std::time::Duration;
 use notify::{EventKind, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, new_debouncer};
 
-use crate::app::App;
+use crate::state::App;
 
 /// How long events must be quiet before a reload.
 pub const DEBOUNCE: Duration = Duration::from_millis(100);

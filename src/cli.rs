@@ -94,7 +94,7 @@ async fn check(path: &std::path::Path, online: bool) -> Result<(), Fatal> {
     if !online {
         return Ok(());
     }
-    let app = App::new(config, Some(path.to_owned()))?;
+    let app = App::new(config, Some(path.to_owned()));
     let snapshot = app.snapshot();
     let mut mismatches = Vec::new();
     let mut failed = Vec::new();

@@ -61,6 +61,52 @@ async fn check_reports_every_error_with_lines_and_exits_78() {
     assert!(err.contains("missing field"), "{err}");
 }
 
+/// `check` reads every file the daemon reads: a missing secret file fails
+/// here, not only when the daemon starts.
+#[tokio::test]
+async fn check_refuses_missing_secret_files_naming_key_line_and_path() {
+    let text = format!(
+        "{}\nupstream_header_files = {{ \"X-Api-Key\" = \"/nonexistent/api-key\" }}\n",
+        config(&format!(
+            "[admin]\ntoken_file = \"/nonexistent/admin-token\"\n{}",
+            resource("r", "/mcp", "https://as.example.com", "")
+        ))
+        .replacen("[admin]\nlisten = \"127.0.0.1:0\"\n", "", 1)
+    );
+    let f = write_config(&text);
+    let o = run(&["check", "--config", f.path().to_str().unwrap()]).await;
+    assert_eq!(o.status.code(), Some(78), "{}", stderr(&o));
+    let err = stderr(&o);
+    let line_of = |needle: &str| 1 + text[..text.find(needle).unwrap()].matches('\n').count();
+    for (key, needle, path) in [
+        ("admin.token_file", "token_file", "/nonexistent/admin-token"),
+        (
+            "resource[0].upstream_header_files.X-Api-Key",
+            "upstream_header_files",
+            "/nonexistent/api-key",
+        ),
+    ] {
+        let line = line_of(needle);
+        assert!(
+            err.contains(&format!("line {line}: `{key}`: cannot read {path}")),
+            "{key} at line {line}: {err}"
+        );
+    }
+
+    // The same files present: check passes.
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("admin-token");
+    let key = dir.path().join("api-key");
+    std::fs::write(&token, "t0ken\n").unwrap();
+    std::fs::write(&key, "k3y\n").unwrap();
+    let text = text
+        .replace("/nonexistent/admin-token", token.to_str().unwrap())
+        .replace("/nonexistent/api-key", key.to_str().unwrap());
+    let f = write_config(&text);
+    let o = run(&["check", "--config", f.path().to_str().unwrap()]).await;
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
 #[tokio::test]
 async fn missing_config_file_is_a_config_error() {
     let o = run(&["check", "--config", "/nonexistent/mcp-warden.toml"]).await;

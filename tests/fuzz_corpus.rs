@@ -45,7 +45,10 @@ fn documents_corpus() {
             let _ = mcp_warden::issuer::jwks::parse(value, &source, "fuzz");
         }
         if let Ok(token) = std::str::from_utf8(&input) {
-            let _ = mcp_warden::oauth::token::parse(token, &mcp_warden::config::Algorithm::ALL);
+            let _ = mcp_warden::oauth::token::parse(
+                token,
+                &mcp_warden::oauth::token::JwsAlgorithm::ALL,
+            );
         }
     }
 }

@@ -3,12 +3,12 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use mcp_warden::oauth::challenge::{Challenge, ErrorCode};
-use mcp_warden::config::Scopes;
-use mcp_warden::oauth::scopes::{advertise, is_scope_token};
+use mcp_warden::oauth::grammar::is_scope_token;
+use mcp_warden::oauth::scopes::{Policy, advertise};
 
 fuzz_target!(|data: (Vec<String>, Vec<String>, Vec<String>, String, u8)| {
     let (catalog, preferred, override_, description, code) = data;
-    let policy = Scopes { preferred, override_, max_chars: 1024, ..Scopes::default() };
+    let policy = Policy { preferred: &preferred, override_: &override_, max_chars: 1024 };
     let Ok(advertised) = advertise(&policy, Some(&catalog)) else { return };
     for s in &advertised.scopes {
         assert!(is_scope_token(s) && s != "offline_access");

@@ -9,6 +9,6 @@ fuzz_target!(|data: &[u8]| {
         let _ = mcp_warden::issuer::jwks::parse(value, &source, "fuzz");
     }
     if let Ok(token) = std::str::from_utf8(data) {
-        let _ = mcp_warden::oauth::token::parse(token, &mcp_warden::config::Algorithm::ALL);
+        let _ = mcp_warden::oauth::token::parse(token, &mcp_warden::oauth::token::JwsAlgorithm::ALL);
     }
 });

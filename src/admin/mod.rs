@@ -122,7 +122,7 @@ async fn handle(
 }
 
 fn authorized(snapshot: &Snapshot, headers: &HeaderMap) -> bool {
-    let Some(token) = &snapshot.admin_token else {
+    let Some(token) = &snapshot.config.admin.token else {
         return true;
     };
     let mut values = headers.get_all(header::AUTHORIZATION).iter();

@@ -6,10 +6,10 @@
 //! about and, where the key appears in the file, its line.
 
 mod parse;
+mod secrets;
 mod validate;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -17,7 +17,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
+use crate::oauth::token::JwsAlgorithm;
+
 pub use parse::{ConfigError, ConfigErrors};
+pub use secrets::{AdminToken, UpstreamHeaders};
 
 /// Environment variable that, when set and non-empty, replaces
 /// `[resource.scopes] override` for every resource (space-separated), as the
@@ -64,6 +67,9 @@ pub struct Admin {
     /// `/status`. Empty or absent: no token (loopback listeners only).
     #[serde(default, deserialize_with = "parse::empty_path_is_none")]
     pub token_file: Option<PathBuf>,
+    /// The token `token_file` held when the configuration was loaded.
+    #[serde(skip)]
+    pub token: Option<AdminToken>,
 }
 
 impl Default for Admin {
@@ -71,6 +77,7 @@ impl Default for Admin {
         Admin {
             listen: defaults::admin_listen(),
             token_file: None,
+            token: None,
         }
     }
 }
@@ -191,6 +198,10 @@ pub struct Resource {
     /// (trailing newline trimmed), so secrets stay out of the config.
     #[serde(default)]
     pub upstream_header_files: BTreeMap<String, PathBuf>,
+    /// `upstream_headers` and the values of `upstream_header_files`, as
+    /// read when the configuration was loaded.
+    #[serde(skip)]
+    pub headers: UpstreamHeaders,
     /// How long the upstream may take to send response headers (then 504).
     #[serde(default = "defaults::upstream_timeout", with = "humantime_serde")]
     pub upstream_timeout: Duration,
@@ -216,6 +227,17 @@ pub struct Scopes {
     pub implies: BTreeMap<String, Vec<String>>,
 }
 
+impl Scopes {
+    /// The part of this section the advertising rule reads.
+    pub fn policy(&self) -> crate::oauth::scopes::Policy<'_> {
+        crate::oauth::scopes::Policy {
+            preferred: &self.preferred,
+            override_: &self.override_,
+            max_chars: self.max_chars,
+        }
+    }
+}
+
 impl Default for Scopes {
     fn default() -> Self {
         Scopes {
@@ -232,7 +254,7 @@ impl Default for Scopes {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Token {
-    pub algorithms: Vec<Algorithm>,
+    pub algorithms: Vec<JwsAlgorithm>,
     #[serde(with = "humantime_serde")]
     pub leeway: Duration,
     /// Require the RFC 9068 `typ` header `at+jwt`.
@@ -242,45 +264,10 @@ pub struct Token {
 impl Default for Token {
     fn default() -> Self {
         Token {
-            algorithms: Algorithm::ALL.to_vec(),
+            algorithms: JwsAlgorithm::ALL.to_vec(),
             leeway: Duration::from_secs(30),
             require_typ: false,
         }
-    }
-}
-
-/// Asymmetric JWS algorithms mcp-warden accepts. HMAC and `none` are not
-/// representable, so they cannot be configured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-pub enum Algorithm {
-    RS256,
-    RS384,
-    RS512,
-    PS256,
-    PS384,
-    PS512,
-    ES256,
-    ES384,
-    EdDSA,
-}
-
-impl Algorithm {
-    pub const ALL: [Algorithm; 9] = [
-        Algorithm::RS256,
-        Algorithm::RS384,
-        Algorithm::RS512,
-        Algorithm::PS256,
-        Algorithm::PS384,
-        Algorithm::PS512,
-        Algorithm::ES256,
-        Algorithm::ES384,
-        Algorithm::EdDSA,
-    ];
-}
-
-impl fmt::Display for Algorithm {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
     }
 }
 
@@ -305,7 +292,9 @@ impl Resource {
 }
 
 impl Config {
-    /// Reads and validates the configuration file at `path`.
+    /// Reads and validates the configuration file at `path`, with
+    /// `MCP_OAUTH_SCOPES` and every secret file it names: what the daemon,
+    /// each reload and `mcp-warden check` run.
     ///
     /// Returns every problem found, each naming its key and line; a file that
     /// cannot be read is reported as one error naming the path.
@@ -320,13 +309,24 @@ impl Config {
         Config::parse_str(&text)
     }
 
-    /// Parses and validates configuration text. Pure: no I/O.
+    /// As [`Config::load`], from text: reads `MCP_OAUTH_SCOPES` and the
+    /// secret files (relative paths from the working directory).
     pub fn parse_str(text: &str) -> Result<Config, ConfigErrors> {
         let env_override = std::env::var(SCOPES_ENV).ok();
-        Config::parse_with_env(text, env_override.as_deref())
+        Config::from_text(text, env_override.as_deref())
     }
 
     /// As [`Config::parse_str`], with the `MCP_OAUTH_SCOPES` value passed in.
+    pub fn from_text(text: &str, scopes_env: Option<&str>) -> Result<Config, ConfigErrors> {
+        let mut config = Config::parse_with_env(text, scopes_env)?;
+        secrets::read(&mut config, text)?;
+        Ok(config)
+    }
+
+    /// Parses and validates configuration text without any I/O: the secret
+    /// files are not read (`admin.token` and each resource's `headers` stay
+    /// empty). For fuzzing and for checking documentation examples; a daemon
+    /// needs [`Config::from_text`] or [`Config::load`].
     pub fn parse_with_env(text: &str, scopes_env: Option<&str>) -> Result<Config, ConfigErrors> {
         let mut config = parse::parse(text)?;
         if let Some(env) = scopes_env {

@@ -73,6 +73,45 @@ impl fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
+/// Errors about keys of one configuration text, each located at the
+/// deepest line of its key that the text has.
+pub(super) struct Errors<'a> {
+    text: &'a str,
+    list: Vec<ConfigError>,
+}
+
+impl<'a> Errors<'a> {
+    pub(super) fn new(text: &'a str) -> Self {
+        Errors {
+            text,
+            list: Vec::new(),
+        }
+    }
+
+    /// `Err` with every error recorded, if any.
+    pub(super) fn finish(self) -> Result<(), ConfigErrors> {
+        if self.list.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigErrors(self.list))
+        }
+    }
+
+    /// Records an error for the dotted key `key` (array indices as `[i]`).
+    pub(super) fn push(&mut self, key: &str, message: impl Into<String>) {
+        let path: Vec<&str> = key
+            .split(['.', '[', ']'])
+            .filter(|s| !s.is_empty())
+            .collect();
+        // Point at the deepest key that exists in the file.
+        let line = (1..=path.len())
+            .rev()
+            .find_map(|n| locate(self.text, &path[..n]));
+        self.list
+            .push(ConfigError::new(Some(key.to_owned()), line, message));
+    }
+}
+
 /// 1-based line of byte offset `at` in `text`.
 pub(crate) fn line_of(text: &str, at: usize) -> usize {
     let at = at.min(text.len());

@@ -4,36 +4,12 @@ use std::collections::HashSet;
 
 use url::{Host, Url};
 
-use super::parse::{ConfigError, ConfigErrors, locate};
+use super::parse::{ConfigErrors, Errors};
 use super::{Config, Resource};
 use crate::oauth::grammar::is_scope_token;
 
-struct Errors<'a> {
-    text: &'a str,
-    list: Vec<ConfigError>,
-}
-
-impl Errors<'_> {
-    /// Records an error for the dotted key `key` (array indices as `[i]`).
-    fn push(&mut self, key: &str, message: impl Into<String>) {
-        let path: Vec<&str> = key
-            .split(['.', '[', ']'])
-            .filter(|s| !s.is_empty())
-            .collect();
-        // Point at the deepest key that exists in the file.
-        let line = (1..=path.len())
-            .rev()
-            .find_map(|n| locate(self.text, &path[..n]));
-        self.list
-            .push(ConfigError::new(Some(key.to_owned()), line, message));
-    }
-}
-
 pub(super) fn validate(config: &Config, text: &str) -> Result<(), ConfigErrors> {
-    let mut errors = Errors {
-        text,
-        list: Vec::new(),
-    };
+    let mut errors = Errors::new(text);
     check_public(config, &mut errors);
     check_admin(config, &mut errors);
     check_cache(config, &mut errors);
@@ -41,11 +17,7 @@ pub(super) fn validate(config: &Config, text: &str) -> Result<(), ConfigErrors> 
         errors.push("log.level", format!("not a valid log filter: {e}"));
     }
     check_resources(config, &mut errors);
-    if errors.list.is_empty() {
-        Ok(())
-    } else {
-        Err(ConfigErrors(errors.list))
-    }
+    errors.finish()
 }
 
 fn check_public(config: &Config, errors: &mut Errors<'_>) {

@@ -145,7 +145,7 @@ pub async fn start(
     let public_addr = public.local_addr().map_err(anyhow::Error::from)?;
     let admin_addr = admin.local_addr().map_err(anyhow::Error::from)?;
     let grace = config.public.shutdown_grace;
-    let app = App::new(config, config_path.clone())?;
+    let app = App::new(config, config_path.clone());
     let mismatches = app.first_discovery().await;
     if !mismatches.is_empty() {
         return Err(Fatal::ScopeMismatch(mismatches));

@@ -165,7 +165,7 @@ impl Fetch for DiscoveryFetcher {
             tracing::debug!(resource = %self.name, issuer = %metadata.issuer, "trusting issuer named by the configured discovery document");
         }
         let policy = self.policy.load();
-        match scopes::advertise(&policy, metadata.scopes_supported.as_deref()) {
+        match scopes::advertise(&policy.policy(), metadata.scopes_supported.as_deref()) {
             Ok(a) if a.over_max => tracing::warn!(
                 resource = %self.name, chars = a.chars, max_chars = policy.max_chars, choice = %a.choice,
                 "advertised scope set is longer than max_chars; clients may hit the authorize endpoint's scope length cap"

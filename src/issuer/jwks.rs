@@ -24,23 +24,7 @@ use url::Url;
 use crate::issuer::cache::{Cache, Fetch};
 use crate::issuer::discovery::DiscoveryFetcher;
 use crate::issuer::fetch::{self, FetchError};
-
-/// One usable verification key.
-pub struct VerifyKey {
-    pub kid: Option<String>,
-    /// What this key may verify, derived from the key itself.
-    pub algorithms: Vec<Algorithm>,
-    pub key: DecodingKey,
-}
-
-impl std::fmt::Debug for VerifyKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VerifyKey")
-            .field("kid", &self.kid)
-            .field("algorithms", &self.algorithms)
-            .finish_non_exhaustive()
-    }
-}
+use crate::oauth::token::VerifyKey;
 
 /// A parsed key set.
 #[derive(Debug)]

@@ -22,7 +22,8 @@ use tokio::time::Instant;
 
 use crate::issuer::cache::{Cache, Lookup, Trigger, Unavailable};
 use crate::issuer::discovery::DiscoveryFetcher;
-use crate::issuer::jwks::{JwksFetcher, KeySet, VerifyKey};
+use crate::issuer::jwks::{JwksFetcher, KeySet};
+use crate::oauth::token::VerifyKey;
 use crate::oauth::token::{self, Expectations, Invalid, Principal, Rejection};
 
 /// Verified tokens kept per resource.

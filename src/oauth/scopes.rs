@@ -24,7 +24,6 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::config::Scopes;
 use crate::oauth::grammar::is_scope_token;
 
 /// Never advertised, whatever the catalog or configuration says.
@@ -103,14 +102,25 @@ impl std::error::Error for Mismatch {}
 
 const SAMPLE: usize = 10;
 
+/// What [`advertise`] needs of a resource's `[resource.scopes]`.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy<'a> {
+    /// The curated set.
+    pub preferred: &'a [String],
+    /// The strict operator override; non-empty replaces `preferred`.
+    pub override_: &'a [String],
+    /// Longest advertised set (joined by spaces) before it is flagged.
+    pub max_chars: usize,
+}
+
 /// Applies the scope policy to a live catalog (`None`: the authorization
 /// server publishes no `scopes_supported`).
-pub fn advertise(policy: &Scopes, catalog: Option<&[String]>) -> Result<Advertised, Mismatch> {
+pub fn advertise(policy: &Policy<'_>, catalog: Option<&[String]>) -> Result<Advertised, Mismatch> {
     let usable = |s: &&String| is_scope_token(s) && s.as_str() != OFFLINE_ACCESS;
     let (wanted, is_override) = if policy.override_.is_empty() {
-        (&policy.preferred, false)
+        (policy.preferred, false)
     } else {
-        (&policy.override_, true)
+        (policy.override_, true)
     };
 
     let Some(catalog) = catalog else {
@@ -137,7 +147,7 @@ pub fn advertise(policy: &Scopes, catalog: Option<&[String]>) -> Result<Advertis
     }
     if is_override {
         return Err(Mismatch {
-            override_: policy.override_.clone(),
+            override_: policy.override_.to_vec(),
             catalog_size: catalog.len(),
             catalog_sample: catalog
                 .iter()
@@ -157,7 +167,7 @@ fn dedup<'a>(items: impl Iterator<Item = &'a String>) -> Vec<String> {
 }
 
 fn finish(
-    policy: &Scopes,
+    policy: &Policy<'_>,
     scopes: Vec<String>,
     choice: Choice,
     missing: Vec<String>,

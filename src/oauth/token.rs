@@ -26,9 +26,6 @@ use jsonwebtoken::Algorithm;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::config;
-use crate::issuer::jwks::VerifyKey;
-
 /// Longest token accepted (real access tokens are 1-2 KiB).
 pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
 
@@ -117,13 +114,13 @@ pub struct Expectations<'a> {
     /// Accepted `aud` values (the canonical resource in both slash forms,
     /// plus configured extras).
     pub audiences: &'a [String],
-    pub algorithms: &'a [config::Algorithm],
+    pub algorithms: &'a [JwsAlgorithm],
     pub leeway: Duration,
     pub require_typ: bool,
 }
 
 /// Step 1 and 2: split, decode, and check the header's algorithm.
-pub fn parse<'t>(token: &'t str, allowed: &[config::Algorithm]) -> Result<Parsed<'t>, Invalid> {
+pub fn parse<'t>(token: &'t str, allowed: &[JwsAlgorithm]) -> Result<Parsed<'t>, Invalid> {
     let malformed = |r| invalid(Rejection::Malformed, r);
     if token.len() > MAX_TOKEN_BYTES {
         return Err(malformed("token too large"));
@@ -148,7 +145,7 @@ pub fn parse<'t>(token: &'t str, allowed: &[config::Algorithm]) -> Result<Parsed
                 "HMAC-signed tokens are not accepted",
             ));
         }
-        other => match other.parse::<config::Algorithm>() {
+        other => match other.parse::<JwsAlgorithm>() {
             Ok(a) if allowed.contains(&a) => to_jwt_algorithm(a),
             _ => {
                 return Err(invalid(
@@ -176,17 +173,17 @@ fn decode_json<T: serde::de::DeserializeOwned>(part: &str) -> Option<T> {
     serde_json::from_slice(&bytes).ok()
 }
 
-pub fn to_jwt_algorithm(a: config::Algorithm) -> Algorithm {
+pub fn to_jwt_algorithm(a: JwsAlgorithm) -> Algorithm {
     match a {
-        config::Algorithm::RS256 => Algorithm::RS256,
-        config::Algorithm::RS384 => Algorithm::RS384,
-        config::Algorithm::RS512 => Algorithm::RS512,
-        config::Algorithm::PS256 => Algorithm::PS256,
-        config::Algorithm::PS384 => Algorithm::PS384,
-        config::Algorithm::PS512 => Algorithm::PS512,
-        config::Algorithm::ES256 => Algorithm::ES256,
-        config::Algorithm::ES384 => Algorithm::ES384,
-        config::Algorithm::EdDSA => Algorithm::EdDSA,
+        JwsAlgorithm::RS256 => Algorithm::RS256,
+        JwsAlgorithm::RS384 => Algorithm::RS384,
+        JwsAlgorithm::RS512 => Algorithm::RS512,
+        JwsAlgorithm::PS256 => Algorithm::PS256,
+        JwsAlgorithm::PS384 => Algorithm::PS384,
+        JwsAlgorithm::PS512 => Algorithm::PS512,
+        JwsAlgorithm::ES256 => Algorithm::ES256,
+        JwsAlgorithm::ES384 => Algorithm::ES384,
+        JwsAlgorithm::EdDSA => Algorithm::EdDSA,
     }
 }
 
@@ -312,10 +309,62 @@ pub fn check_claims(
     })
 }
 
-impl std::str::FromStr for config::Algorithm {
+/// Asymmetric JWS algorithms mcp-warden accepts. HMAC and `none` are not
+/// representable, so they cannot be configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize)]
+pub enum JwsAlgorithm {
+    RS256,
+    RS384,
+    RS512,
+    PS256,
+    PS384,
+    PS512,
+    ES256,
+    ES384,
+    EdDSA,
+}
+
+impl JwsAlgorithm {
+    pub const ALL: [JwsAlgorithm; 9] = [
+        JwsAlgorithm::RS256,
+        JwsAlgorithm::RS384,
+        JwsAlgorithm::RS512,
+        JwsAlgorithm::PS256,
+        JwsAlgorithm::PS384,
+        JwsAlgorithm::PS512,
+        JwsAlgorithm::ES256,
+        JwsAlgorithm::ES384,
+        JwsAlgorithm::EdDSA,
+    ];
+}
+
+impl std::fmt::Display for JwsAlgorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
+    }
+}
+
+/// One usable verification key.
+pub struct VerifyKey {
+    pub kid: Option<String>,
+    /// What this key may verify, derived from the key itself.
+    pub algorithms: Vec<Algorithm>,
+    pub key: jsonwebtoken::DecodingKey,
+}
+
+impl std::fmt::Debug for VerifyKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyKey")
+            .field("kid", &self.kid)
+            .field("algorithms", &self.algorithms)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::str::FromStr for JwsAlgorithm {
     type Err = ();
     fn from_str(s: &str) -> Result<Self, ()> {
-        config::Algorithm::ALL
+        JwsAlgorithm::ALL
             .into_iter()
             .find(|a| a.to_string() == s)
             .ok_or(())

@@ -110,8 +110,7 @@ async fn attempt(app: &App, restart_required: &mut Vec<String>) -> Result<bool, 
         Some(&current),
         &app.client,
         &app.metrics,
-    )
-    .map_err(|e| e.0.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+    );
     check_scopes(&next).await?;
     app.install(next);
     Ok(true)

@@ -13,7 +13,7 @@ use bytes::Bytes;
 
 use warp::http::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::config::{self, Config, ConfigError, ConfigErrors, IssuerSource, Scopes};
+use crate::config::{self, Config, IssuerSource, Scopes};
 use crate::issuer::cache::{self, Cache, Lookup, Unavailable};
 use crate::issuer::discovery::{DiscoveryFetcher, Metadata};
 use crate::issuer::jwks::JwksFetcher;
@@ -175,24 +175,26 @@ impl Resource {
         {
             return r;
         }
-        let outcome = scopes::advertise(&self.config.scopes, metadata.scopes_supported.as_deref())
-            .map(|advertised| {
-                let mut doc = prm::Document::new(
-                    &self.location.resource,
-                    &metadata.issuer,
-                    &advertised.scopes,
-                );
-                doc.resource_name = self.config.resource_name.as_deref();
-                doc.authorization_details_types_supported =
-                    &self.config.authorization_details_types;
-                doc.resource_documentation = self
-                    .config
-                    .resource_documentation
-                    .as_ref()
-                    .map(|u| u.as_str());
-                let body = serde_json::to_vec(&doc).expect("the PRM document always serializes");
-                (advertised, Bytes::from(body))
-            });
+        let outcome = scopes::advertise(
+            &self.config.scopes.policy(),
+            metadata.scopes_supported.as_deref(),
+        )
+        .map(|advertised| {
+            let mut doc = prm::Document::new(
+                &self.location.resource,
+                &metadata.issuer,
+                &advertised.scopes,
+            );
+            doc.resource_name = self.config.resource_name.as_deref();
+            doc.authorization_details_types_supported = &self.config.authorization_details_types;
+            doc.resource_documentation = self
+                .config
+                .resource_documentation
+                .as_ref()
+                .map(|u| u.as_str());
+            let body = serde_json::to_vec(&doc).expect("the PRM document always serializes");
+            (advertised, Bytes::from(body))
+        });
         let scopes = outcome.as_ref().map(|(a, _)| a.scopes.clone());
         let no_token = self.challenge(None, NO_TOKEN, scopes.unwrap_or_default());
         let rendered = Arc::new(Rendered {
@@ -205,57 +207,28 @@ impl Resource {
     }
 }
 
-/// The admin bearer token, read from `admin.token_file`. Never printed.
-pub struct AdminToken(Vec<u8>);
-
-impl AdminToken {
-    /// Constant-time comparison with a presented token.
-    pub fn matches(&self, presented: &[u8]) -> bool {
-        aws_lc_rs::constant_time::verify_slices_are_equal(&self.0, presented).is_ok()
-    }
-}
-
-impl std::fmt::Debug for AdminToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("AdminToken(…)")
-    }
-}
-
 /// Immutable config-derived state.
 pub struct Snapshot {
     pub config: Arc<Config>,
     pub generation: u64,
     pub resources: Vec<Arc<Resource>>,
-    pub admin_token: Option<AdminToken>,
 }
 
 impl Snapshot {
     /// Builds a snapshot, reusing `previous`'s runtimes for resources whose
-    /// name and authorization server are unchanged. Fails (changing nothing)
-    /// when an `upstream_header_files` entry cannot be read.
+    /// name and authorization server are unchanged. Reads no file: the
+    /// configuration's secrets were read when it was loaded.
     pub fn build(
         config: Config,
         generation: u64,
         previous: Option<&Snapshot>,
         client: &reqwest::Client,
         metrics: &Arc<Metrics>,
-    ) -> Result<Snapshot, ConfigErrors> {
-        let mut errors = Vec::new();
-        let headers: Vec<HeaderMap> = config
-            .resources
-            .iter()
-            .enumerate()
-            .map(|(i, r)| upstream_headers(r, i, &mut errors))
-            .collect();
-        let admin_token = admin_token(&config, &mut errors);
-        if !errors.is_empty() {
-            return Err(ConfigErrors(errors));
-        }
+    ) -> Snapshot {
         let resources = config
             .resources
             .iter()
-            .zip(headers)
-            .map(|(r, upstream_headers)| {
+            .map(|r| {
                 let reused = previous.and_then(|p| {
                     p.resources
                         .iter()
@@ -280,7 +253,7 @@ impl Snapshot {
                 Arc::new(Resource {
                     location,
                     audiences,
-                    upstream_headers,
+                    upstream_headers: r.headers.0.clone(),
                     forwarded: crate::proxy::forwarded(&config.public.url),
                     config: r.clone(),
                     runtime,
@@ -288,12 +261,11 @@ impl Snapshot {
                 })
             })
             .collect();
-        Ok(Snapshot {
+        Snapshot {
             config: Arc::new(config),
             generation,
             resources,
-            admin_token,
-        })
+        }
     }
 
     /// The resource whose metadata lives at `path`, including the root
@@ -328,72 +300,6 @@ impl Snapshot {
     }
 }
 
-/// Reads `admin.token_file` (trailing newline trimmed; must not be empty).
-fn admin_token(config: &Config, errors: &mut Vec<ConfigError>) -> Option<AdminToken> {
-    let path = config.admin.token_file.as_ref()?;
-    let error = |m: String| ConfigError::new(Some("admin.token_file".into()), None, m);
-    match std::fs::read(path) {
-        Ok(mut bytes) => {
-            while bytes.last().is_some_and(|b| matches!(b, b'\n' | b'\r')) {
-                bytes.pop();
-            }
-            if bytes.is_empty() {
-                errors.push(error(format!("{} is empty", path.display())));
-                return None;
-            }
-            Some(AdminToken(bytes))
-        }
-        Err(e) => {
-            errors.push(error(format!("cannot read {}: {e}", path.display())));
-            None
-        }
-    }
-}
-
-/// The static upstream headers of resource `i`, reading file-backed values.
-fn upstream_headers(r: &config::Resource, i: usize, errors: &mut Vec<ConfigError>) -> HeaderMap {
-    let mut out = HeaderMap::new();
-    let file_values = r.upstream_header_files.iter().filter_map(|(name, path)| {
-        match std::fs::read_to_string(path) {
-            Ok(text) => Some((
-                name,
-                text.trim_end_matches(['\r', '\n']).to_owned(),
-                "upstream_header_files",
-            )),
-            Err(e) => {
-                errors.push(ConfigError::new(
-                    Some(format!("resource[{i}].upstream_header_files")),
-                    None,
-                    format!("cannot read {} for header {name:?}: {e}", path.display()),
-                ));
-                None
-            }
-        }
-    });
-    let values: Vec<_> = r
-        .upstream_headers
-        .iter()
-        .map(|(n, v)| (n, v.clone(), "upstream_headers"))
-        .chain(file_values)
-        .collect();
-    for (name, value, key) in values {
-        match (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(&value),
-        ) {
-            (Ok(n), Ok(v)) => {
-                out.insert(n, v);
-            }
-            _ => errors.push(ConfigError::new(
-                Some(format!("resource[{i}].{key}")),
-                None,
-                format!("{name:?} does not make a valid header"),
-            )),
-        }
-    }
-    out
-}
-
 /// Everything the listeners share.
 pub struct App {
     snapshot: ArcSwap<Snapshot>,
@@ -426,10 +332,7 @@ pub struct ReloadRecord {
 impl App {
     /// Builds the first snapshot and starts every resource's refresher. Must
     /// run inside the tokio runtime.
-    pub fn new(
-        config: Config,
-        config_path: Option<std::path::PathBuf>,
-    ) -> Result<Arc<App>, ConfigErrors> {
+    pub fn new(config: Config, config_path: Option<std::path::PathBuf>) -> Arc<App> {
         let client = crate::issuer::fetch::client(config.cache.fetch_timeout);
         let upstream = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -438,9 +341,9 @@ impl App {
             .build()
             .expect("the TLS backend is compiled in, so the client always builds");
         let metrics = Metrics::new();
-        let snapshot = Snapshot::build(config, 1, None, &client, &metrics)?;
+        let snapshot = Snapshot::build(config, 1, None, &client, &metrics);
         metrics.config_generation.set(1);
-        Ok(Arc::new(App {
+        Arc::new(App {
             snapshot: ArcSwap::from_pointee(snapshot),
             client,
             upstream,
@@ -449,7 +352,7 @@ impl App {
             last_reload: ArcSwapOption::empty(),
             reload_lock: tokio::sync::Mutex::new(()),
             streams_end: tokio::sync::watch::channel(false).0,
-        }))
+        })
     }
 
     pub fn snapshot(&self) -> Arc<Snapshot> {

@@ -65,7 +65,7 @@ pub fn curated_scopes() -> String {
 }
 
 pub async fn start(config_text: &str) -> Result<Daemon, Fatal> {
-    let config = Config::parse_with_env(config_text, None).expect("test config is valid");
+    let config = Config::from_text(config_text, None).expect("test config is valid");
     daemon::start(config, None).await
 }
 

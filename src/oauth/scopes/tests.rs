@@ -4,14 +4,21 @@ fn s(list: &str) -> Vec<String> {
     list.split_whitespace().map(str::to_owned).collect()
 }
 
-fn policy(preferred: &str, override_: &str, max_chars: usize) -> Scopes {
-    Scopes {
-        preferred: s(preferred),
-        override_: s(override_),
-        required: Vec::new(),
-        max_chars,
-        implies: Default::default(),
+/// The lists a [`Policy`] borrows.
+struct Lists(Vec<String>, Vec<String>, usize);
+
+impl Lists {
+    fn policy(&self) -> Policy<'_> {
+        Policy {
+            preferred: &self.0,
+            override_: &self.1,
+            max_chars: self.2,
+        }
     }
+}
+
+fn policy(preferred: &str, override_: &str, max_chars: usize) -> Lists {
+    Lists(s(preferred), s(override_), max_chars)
 }
 
 /// The reworked cloud catalog of the original incident, shortened.
@@ -131,14 +138,14 @@ fn policy_table() {
     ];
     for case in cases {
         let p = policy(case.preferred, case.override_, 1024);
-        let got = advertise(&p, case.catalog.as_deref());
+        let got = advertise(&p.policy(), case.catalog.as_deref());
         match (got, case.want) {
             (Ok(a), Ok((scopes, choice))) => {
                 assert_eq!(a.scopes, s(scopes), "{}", case.name);
                 assert_eq!(a.choice, choice, "{}", case.name);
             }
             (Err(m), Err(())) => {
-                assert_eq!(m.override_, p.override_, "{}", case.name);
+                assert_eq!(m.override_, p.1, "{}", case.name);
                 assert!(!m.catalog_sample.is_empty(), "{}", case.name);
                 assert!(
                     !m.catalog_sample.iter().any(|s| s == OFFLINE_ACCESS),
@@ -153,7 +160,7 @@ fn policy_table() {
 
 #[test]
 fn mirror_of_large_catalog_is_flagged_over_max_chars() {
-    let a = advertise(&policy("", "", 1024), Some(&cloud_catalog())).unwrap();
+    let a = advertise(&policy("", "", 1024).policy(), Some(&cloud_catalog())).unwrap();
     assert_eq!(a.choice, Choice::Mirror);
     assert_eq!(a.scopes.len(), 126);
     assert!(a.chars > 1024 && a.over_max);
@@ -162,7 +169,7 @@ fn mirror_of_large_catalog_is_flagged_over_max_chars() {
 
 #[test]
 fn curated_set_fits_and_counts_chars() {
-    let a = advertise(&policy(CURATED, "", 1024), Some(&cloud_catalog())).unwrap();
+    let a = advertise(&policy(CURATED, "", 1024).policy(), Some(&cloud_catalog())).unwrap();
     assert_eq!(a.chars, CURATED.len());
     assert!(!a.over_max);
     assert!(a.missing.is_empty());
@@ -171,7 +178,7 @@ fn curated_set_fits_and_counts_chars() {
 #[test]
 fn missing_lists_configured_scopes_not_in_catalog() {
     let a = advertise(
-        &policy("openid account.admin", "", 1024),
+        &policy("openid account.admin", "", 1024).policy(),
         Some(&cloud_catalog()),
     )
     .unwrap();
@@ -180,7 +187,11 @@ fn missing_lists_configured_scopes_not_in_catalog() {
 
 #[test]
 fn mismatch_message_names_override_and_sample() {
-    let m = advertise(&policy("", "teams.read", 1024), Some(&cloud_catalog())).unwrap_err();
+    let m = advertise(
+        &policy("", "teams.read", 1024).policy(),
+        Some(&cloud_catalog()),
+    )
+    .unwrap_err();
     let text = m.to_string();
     assert!(text.contains("teams.read"), "{text}");
     assert!(text.contains("127 scopes"), "{text}");

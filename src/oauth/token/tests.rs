@@ -79,7 +79,7 @@ fn check(token: &str, key: &VerifyKey, require_typ: bool) -> Result<Principal, I
     let want = Expectations {
         issuer: ISSUER,
         audiences: &aud,
-        algorithms: &config::Algorithm::ALL,
+        algorithms: &JwsAlgorithm::ALL,
         leeway: Duration::from_secs(30),
         require_typ,
     };
@@ -213,7 +213,7 @@ fn none_and_hmac_are_always_refused() {
     }
     // An algorithm the operator did not allow.
     let token = sign(&a, &claims());
-    let only_rs = [config::Algorithm::RS256];
+    let only_rs = [JwsAlgorithm::RS256];
     assert_eq!(
         parse(&token, &only_rs).unwrap_err().kind,
         Rejection::DisallowedAlg

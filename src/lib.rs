@@ -12,5 +12,7 @@ pub mod metrics;
 pub mod oauth;
 pub mod proxy;
 pub mod reload;
+pub mod server;
 pub mod state;
+pub mod systemd;
 pub mod telemetry;

@@ -20,15 +20,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use sd_notify::NotifyState;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::admin::Admin;
 use crate::config::{Config, ConfigErrors};
+use crate::gateway::Public;
 use crate::oauth::scopes::Mismatch;
+use crate::reload::{Reloader, Trigger};
+use crate::server::serve;
 use crate::state::App;
+use crate::systemd;
 
 /// Why the daemon could not start or run; [`Fatal::exit_code`] maps it.
 #[derive(Debug, thiserror::Error)]
@@ -77,39 +81,10 @@ pub async fn bind(listener: &'static str, addr: SocketAddr) -> Result<TcpListene
     })
 }
 
-/// Sends sd_notify states; without `NOTIFY_SOCKET` it does nothing.
-pub fn notify(states: &[NotifyState<'_>]) {
-    if let Err(e) = sd_notify::notify(false, states) {
-        tracing::debug!(error = %e, "sd_notify failed");
-    }
-}
-
-/// The one-line systemd `STATUS=`.
-pub fn status_line(app: &App) -> String {
-    let snapshot = app.snapshot();
-    let (mut ready, mut stale) = (0, 0);
-    for r in &snapshot.resources {
-        let state = r.runtime.discovery.state();
-        let policy = r.runtime.discovery.policy();
-        if let Some(e) = &state.entry {
-            let age = e.fetched_at.elapsed();
-            if age < policy.ttl {
-                ready += 1;
-            } else if age < policy.ttl + policy.max_stale {
-                stale += 1;
-            }
-        }
-    }
-    format!(
-        "{ready} of {} resources ready, {stale} stale, config gen {}",
-        snapshot.resources.len(),
-        snapshot.generation
-    )
-}
-
 /// A running daemon.
 pub struct Daemon {
     pub app: Arc<App>,
+    pub reloader: Arc<Reloader>,
     pub public_addr: SocketAddr,
     pub admin_addr: SocketAddr,
     grace: Duration,
@@ -117,22 +92,6 @@ pub struct Daemon {
     servers: Vec<JoinHandle<()>>,
     signals: Option<signal_hook_tokio::Signals>,
     _watcher: Option<crate::reload::watch::Watcher>,
-}
-
-/// Spawns a warp server on `listener` that stops accepting when `stop` turns
-/// true and then waits for its connections.
-macro_rules! spawn_server {
-    ($routes:expr, $listener:expr, $stop:expr) => {{
-        let mut stop = $stop;
-        tokio::spawn(
-            warp::serve($routes)
-                .incoming($listener)
-                .graceful(async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                })
-                .run(),
-        )
-    }};
 }
 
 /// Binds, loads, serves. See the module docs.
@@ -146,17 +105,23 @@ pub async fn start(
     let admin_addr = admin.local_addr().map_err(anyhow::Error::from)?;
     let grace = config.public.shutdown_grace;
     let app = App::new(config, config_path.clone());
+    let reloader = Reloader::new(app.clone());
     let mismatches = app.first_discovery().await;
     if !mismatches.is_empty() {
         return Err(Fatal::ScopeMismatch(mismatches));
     }
     let (stop_accepting, stop) = watch::channel(false);
+    let public_router = Arc::new(Public { app: app.clone() });
+    let admin_router = Arc::new(Admin {
+        app: app.clone(),
+        reloader: reloader.clone(),
+    });
     let servers = vec![
-        spawn_server!(crate::gateway::routes(app.clone()), public, stop.clone()),
-        spawn_server!(crate::admin::routes(app.clone()), admin, stop),
+        serve(public, public_router, app.metrics.clone(), stop.clone()),
+        serve(admin, admin_router, app.metrics.clone(), stop),
     ];
     let watcher = match &config_path {
-        Some(path) => match crate::reload::watch::spawn(app.clone(), path.clone()) {
+        Some(path) => match crate::reload::watch::spawn(reloader.clone(), path.clone()) {
             Ok(w) => Some(w),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot watch the configuration file; reload with SIGHUP or POST /reload");
@@ -169,11 +134,12 @@ pub async fn start(
     // meet the default action.
     let signals = signal_hook_tokio::Signals::new([SIGHUP, SIGTERM, SIGINT])
         .map_err(|e| anyhow::anyhow!("cannot install signal handlers: {e}"))?;
-    spawn_watchdog();
+    systemd::spawn_watchdog();
     tracing::info!(%public_addr, %admin_addr, resources = app.snapshot().resources.len(), "mcp-warden listening");
-    notify(&[NotifyState::Ready, NotifyState::Status(&status_line(&app))]);
+    systemd::ready(&app.status_line());
     Ok(Daemon {
         app,
+        reloader,
         public_addr,
         admin_addr,
         grace,
@@ -182,31 +148,6 @@ pub async fn start(
         signals: Some(signals),
         _watcher: watcher,
     })
-}
-
-/// `WATCHDOG=1` at half the interval systemd asked for, from a runtime task:
-/// if the runtime stalls, the pings stop and systemd restarts the service.
-fn spawn_watchdog() {
-    let Some(usec) = watchdog_usec() else { return };
-    let every = Duration::from_micros(usec / 2);
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        loop {
-            tick.tick().await;
-            notify(&[NotifyState::Watchdog]);
-        }
-    });
-}
-
-/// `WATCHDOG_USEC`, when the watchdog is meant for this process: as
-/// libsystemd's `sd_watchdog_enabled`, an unset `WATCHDOG_PID` means "us"
-/// (sd-notify's helper requires it to be set).
-fn watchdog_usec() -> Option<u64> {
-    let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.trim().parse().ok()?;
-    match std::env::var("WATCHDOG_PID") {
-        Ok(pid) if pid.trim() != std::process::id().to_string() => None,
-        _ => (usec > 0).then_some(usec),
-    }
 }
 
 impl Daemon {
@@ -218,8 +159,8 @@ impl Daemon {
             .expect("run is the only taker, and it consumes the daemon");
         while let Some(signal) = signals.next().await {
             if signal == SIGHUP {
-                let app = self.app.clone();
-                tokio::spawn(async move { crate::reload::reload(&app, "signal").await });
+                let reloader = self.reloader.clone();
+                tokio::spawn(async move { reloader.reload(Trigger::Signal).await });
                 continue;
             }
             tracing::info!(signal, "shutting down");
@@ -243,7 +184,7 @@ impl Daemon {
     /// Stops accepting, lets in-flight requests finish, ends open streams
     /// cleanly at the grace period, and returns shortly after.
     pub async fn shutdown(self) {
-        notify(&[NotifyState::Stopping]);
+        systemd::stopping();
         let _ = self.stop_accepting.send(true);
         let mut servers = self.servers;
         let mut all = futures_util::future::join_all(servers.iter_mut());

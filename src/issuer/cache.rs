@@ -11,9 +11,8 @@
 //!   for up to `max_stale` past its expiry, and the next attempt waits an
 //!   exponential, jittered backoff from `retry_min` to `retry_max`. Serving a
 //!   stale value never triggers a fetch: only the background task and callers
-//!   with no usable value do, and those respect the backoff too. (The original
-//!   server's stale serve left the timestamp alone, so during an outage every
-//!   request waited on a fresh 10-second fetch.)
+//!   with no usable value do, and those respect the backoff too, so during
+//!   an outage no request waits on a fetch that is bound to time out.
 //! - **Forced** refreshes ([`Cache::refresh`] with [`Trigger::Forced`]) ignore
 //!   TTL and backoff but still join a fetch already in flight.
 //!
@@ -121,6 +120,14 @@ pub enum Trigger {
 }
 
 impl Trigger {
+    pub const ALL: [Trigger; 5] = [
+        Trigger::Startup,
+        Trigger::Ttl,
+        Trigger::Forced,
+        Trigger::Miss,
+        Trigger::KidMiss,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Trigger::Startup => "startup",
@@ -415,8 +422,9 @@ impl<F: Fetch> Cache<F> {
                     } else {
                         Trigger::Ttl
                     };
-                    // Errors are recorded in the state and logged by the caller's
-                    // fetcher; the schedule moves on by itself.
+                    // Errors are recorded in the state and reported to the
+                    // observer (metrics and the log); the schedule moves on
+                    // by itself.
                     let _ = cache.refresh(trigger).await;
                 }
             }

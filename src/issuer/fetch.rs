@@ -33,17 +33,54 @@ pub enum FetchError {
     Validation { url: String, detail: String },
 }
 
+/// The class of a [`FetchError`] (the `reason` metric label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    Connect,
+    Timeout,
+    Status,
+    Body,
+    Parse,
+    Validation,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 6] = [
+        Reason::Connect,
+        Reason::Timeout,
+        Reason::Status,
+        Reason::Body,
+        Reason::Parse,
+        Reason::Validation,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Connect => "connect",
+            Reason::Timeout => "timeout",
+            Reason::Status => "status",
+            Reason::Body => "body",
+            Reason::Parse => "parse",
+            Reason::Validation => "validation",
+        }
+    }
+}
+
 impl FetchError {
+    pub fn kind(&self) -> Reason {
+        match self {
+            FetchError::Connect { .. } => Reason::Connect,
+            FetchError::Timeout { .. } => Reason::Timeout,
+            FetchError::Status { .. } | FetchError::Redirects { .. } => Reason::Status,
+            FetchError::Body { .. } => Reason::Body,
+            FetchError::Parse { .. } => Reason::Parse,
+            FetchError::Validation { .. } => Reason::Validation,
+        }
+    }
+
     /// The metric label for this failure.
     pub fn reason(&self) -> &'static str {
-        match self {
-            FetchError::Connect { .. } => "connect",
-            FetchError::Timeout { .. } => "timeout",
-            FetchError::Status { .. } | FetchError::Redirects { .. } => "status",
-            FetchError::Body { .. } => "body",
-            FetchError::Parse { .. } => "parse",
-            FetchError::Validation { .. } => "validation",
-        }
+        self.kind().as_str()
     }
 
     pub fn validation(url: &Url, detail: impl Into<String>) -> Self {

@@ -43,6 +43,18 @@ pub enum Rejection {
 }
 
 impl Rejection {
+    /// Every rejection, in declaration order.
+    pub const ALL: [Rejection; 8] = [
+        Rejection::Malformed,
+        Rejection::InvalidSignature,
+        Rejection::Expired,
+        Rejection::NotYetValid,
+        Rejection::WrongIssuer,
+        Rejection::WrongAudience,
+        Rejection::UnknownKid,
+        Rejection::DisallowedAlg,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Rejection::Malformed => "malformed",

@@ -7,7 +7,7 @@
 //! ConfigMap machinery) are debounced into one reload per change. A file
 //! that is gone when the debounce settles is logged and skipped: the last
 //! good configuration stays. Identical content is a no-op (see
-//! [`crate::reload`]).
+//! [`super::Outcome::Unchanged`]).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -17,7 +17,7 @@ use std::time::Duration;
 use notify::{EventKind, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, new_debouncer};
 
-use crate::state::App;
+use super::{Reloader, Trigger};
 
 /// How long events must be quiet before a reload.
 pub const DEBOUNCE: Duration = Duration::from_millis(100);
@@ -41,8 +41,8 @@ fn relevant(path: &Path, name: &OsString) -> bool {
 }
 
 /// Starts watching `config`'s directory; changes call
-/// [`crate::reload::reload`] with trigger `watch`.
-pub fn spawn(app: Arc<App>, config: PathBuf) -> notify::Result<Watcher> {
+/// [`Reloader::reload`] with trigger `watch`.
+pub fn spawn(reloader: Arc<Reloader>, config: PathBuf) -> notify::Result<Watcher> {
     let dir = match config.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),
@@ -82,7 +82,7 @@ pub fn spawn(app: Arc<App>, config: PathBuf) -> notify::Result<Watcher> {
                 tracing::warn!(config = %config.display(), "configuration file is gone; keeping the last good configuration");
                 continue;
             }
-            crate::reload::reload(&app, "watch").await;
+            reloader.reload(Trigger::Watch).await;
         }
     });
     tracing::info!(dir = %dir.display(), "watching the configuration for changes");

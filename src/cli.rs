@@ -30,6 +30,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    #[cfg(feature = "demo")]
     /// Run a self-contained demo on loopback: a demo authorization server, a
     /// demo MCP server and mcp-warden in front of them, with a walkthrough.
     Demo {
@@ -62,6 +63,7 @@ pub fn main(cli: Cli) -> i32 {
         match cli.command {
             None => run(&cli.config).await,
             Some(Command::Check { online }) => check(&cli.config, online).await,
+            #[cfg(feature = "demo")]
             Some(Command::Demo { port }) => crate::demo::run::run(port).await,
         }
     });

@@ -1,3 +1,5 @@
+//! The `mcp-warden` binary: parses the command line and hands it to
+//! [`mcp_warden::cli::main`], the one place that maps errors to exit codes.
 #![forbid(unsafe_code)]
 
 use clap::Parser;

@@ -13,7 +13,7 @@
 //! "token": with `admin.token_file`, `Authorization: Bearer <token>` compared
 //! in constant time; without it (loopback only) the routes are open.
 //!
-//! The routes' answers are built in [`status`].
+//! The routes' answers are built in `status`.
 
 mod status;
 

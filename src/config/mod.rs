@@ -23,8 +23,8 @@ pub use parse::{ConfigError, ConfigErrors};
 pub use secrets::{AdminToken, UpstreamHeaders};
 
 /// Environment variable that, when set and non-empty, replaces
-/// `[resource.scopes] override` for every resource (space-separated), as the
-/// original hosted server's `MCP_OAUTH_SCOPES` did.
+/// `[resource.scopes] override` for every resource (space-separated): the
+/// variable hosted MCP servers commonly read for their scope override.
 pub const SCOPES_ENV: &str = "MCP_OAUTH_SCOPES";
 
 /// The whole configuration file.

@@ -1,7 +1,7 @@
 //! The public listener: what MCP clients talk to.
 //!
 //! - `GET|HEAD|OPTIONS /.well-known/oauth-protected-resource<path>`: RFC 9728
-//!   metadata, and the root form when unambiguous ([`metadata`]);
+//!   metadata, and the root form when unambiguous (`metadata`);
 //! - `/.well-known/oauth-authorization-server`, `/.well-known/openid-configuration`:
 //!   the authorization server metadata mirror for 2025-03-26-era clients,
 //!   when exactly one resource opts in (`legacy_as_metadata`);

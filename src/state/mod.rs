@@ -7,9 +7,9 @@
 //! that keep its name and authorization server, so a reload never drops
 //! warm metadata.
 //!
-//! - [`snapshot`]: [`Snapshot`] and each resource as served ([`Endpoint`]);
-//! - [`runtime`]: the per-resource caches;
-//! - [`render`]: the memoized metadata document and no-token challenge.
+//! - `snapshot`: [`Snapshot`] and each resource as served ([`Endpoint`]);
+//! - `runtime`: the per-resource caches;
+//! - `render`: the memoized metadata document and no-token challenge.
 
 mod render;
 mod runtime;

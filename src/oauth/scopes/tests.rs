@@ -21,7 +21,8 @@ fn policy(preferred: &str, override_: &str, max_chars: usize) -> Lists {
     Lists(s(preferred), s(override_), max_chars)
 }
 
-/// The reworked cloud catalog of the original incident, shortened.
+/// A reworked cloud catalog (OIDC scopes, umbrella scopes, 120 fine-grained
+/// ones), shortened.
 fn cloud_catalog() -> Vec<String> {
     let mut c = s("openid profile email offline_access all project:all organization:all");
     for i in 0..120 {

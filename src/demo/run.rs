@@ -6,7 +6,6 @@
 //! applies it), then prints a walkthrough of copy-pasteable commands.
 //! Ctrl-C stops everything.
 
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::Path;
 
@@ -82,84 +81,42 @@ pub fn walkthrough(
     let id = "demo-client";
     let secret = authz.client_secret();
     let token_url = authz.token_endpoint();
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "mcp-warden demo: everything on loopback. The authorization server and the MCP"
-    );
-    let _ = writeln!(
-        out,
-        "server are DEMO ONLY; mcp-warden in front of them is the real thing."
-    );
-    let _ = writeln!(out);
-    let _ = writeln!(out, "  gateway (public)      {mcp}");
-    let _ = writeln!(out, "  gateway (admin)       http://{admin}");
-    let _ = writeln!(
-        out,
-        "  authorization server  {}  ({catalog} scopes; client {id} / {secret})",
-        authz.issuer
-    );
-    let _ = writeln!(out, "  MCP upstream          {}", upstream.url);
-    let _ = writeln!(out, "  config (edit me)      {}", config.display());
-    let _ = writeln!(out);
-    let _ = writeln!(
-        out,
-        "1. Protected Resource Metadata: 6 curated scopes out of {catalog}:"
-    );
-    let _ = writeln!(
-        out,
-        "   curl -s http://{public}/.well-known/oauth-protected-resource/mcp"
-    );
-    let _ = writeln!(out);
-    let _ = writeln!(
-        out,
-        "2. No token: a 401 challenge pointing at that metadata:"
-    );
-    let _ = writeln!(
-        out,
-        "   curl -si -X POST {mcp} -H 'content-type: application/json' -d '{{}}'"
-    );
-    let _ = writeln!(out);
-    let _ = writeln!(
-        out,
-        "3. Get a token (client_credentials, RFC 8707 resource):"
-    );
-    let _ = writeln!(
-        out,
-        "   TOKEN=$(curl -s -u {id}:{secret} -d grant_type=client_credentials -d resource={mcp} -d 'scope=all project:all' {token_url} | sed -E 's/.*\"access_token\":\"([^\"]+)\".*/\\1/')"
-    );
-    let _ = writeln!(out);
-    let _ = writeln!(
-        out,
-        "4. Call a tool through the gateway; the upstream sees who you are, never your token:"
-    );
-    let _ = writeln!(
-        out,
-        "   curl -s {mcp} -H \"authorization: Bearer $TOKEN\" -H 'content-type: application/json' -H 'accept: application/json, text/event-stream' -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{{\"name\":\"whoami\",\"arguments\":{{}}}}}}'"
-    );
-    let _ = writeln!(out);
-    let _ = writeln!(out, "5. What operators see:");
-    let _ = writeln!(
-        out,
-        "   curl -s http://{admin}/metrics | grep -E '^mcp_warden_(token_verifications|advertised)'"
-    );
-    let _ = writeln!(out, "   curl -s http://{admin}/status");
-    let _ = writeln!(
-        out,
-        "   curl -s -X POST http://{admin}/refresh     # after changing the authorization server"
-    );
-    let _ = writeln!(out);
-    let _ = writeln!(
-        out,
-        "6. Hot reload: set `override = [\"all\", \"project:all\"]` in the config file, save, and fetch"
-    );
-    let _ = writeln!(
-        out,
-        "   the metadata again. An override that matches nothing is rejected, never widened."
-    );
-    let _ = writeln!(out);
-    let _ = writeln!(out, "Ctrl-C stops everything.");
-    out
+    format!(
+        r#"mcp-warden demo: everything on loopback. The authorization server and the MCP
+server are DEMO ONLY; mcp-warden in front of them is the real thing.
+
+  gateway (public)      {mcp}
+  gateway (admin)       http://{admin}
+  authorization server  {issuer}  ({catalog} scopes; client {id} / {secret})
+  MCP upstream          {upstream}
+  config (edit me)      {config}
+
+1. Protected Resource Metadata: 6 curated scopes out of {catalog}:
+   curl -s http://{public}/.well-known/oauth-protected-resource/mcp
+
+2. No token: a 401 challenge pointing at that metadata:
+   curl -si -X POST {mcp} -H 'content-type: application/json' -d '{{}}'
+
+3. Get a token (client_credentials, RFC 8707 resource):
+   TOKEN=$(curl -s -u {id}:{secret} -d grant_type=client_credentials -d resource={mcp} -d 'scope=all project:all' {token_url} | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+
+4. Call a tool through the gateway; the upstream sees who you are, never your token:
+   curl -s {mcp} -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -H 'accept: application/json, text/event-stream' -d '{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"whoami","arguments":{{}}}}}}'
+
+5. What operators see:
+   curl -s http://{admin}/metrics | grep -E '^mcp_warden_(token_verifications|advertised)'
+   curl -s http://{admin}/status
+   curl -s -X POST http://{admin}/refresh     # after changing the authorization server
+
+6. Hot reload: set `override = ["all", "project:all"]` in the config file, save, and fetch
+   the metadata again. An override that matches nothing is rejected, never widened.
+
+Ctrl-C stops everything.
+"#,
+        issuer = authz.issuer,
+        upstream = upstream.url,
+        config = config.display(),
+    )
 }
 
 /// Runs the demo until SIGINT/SIGTERM. `port`: the gateway's public port (0: free).

@@ -91,26 +91,41 @@ mod tests {
 
     #[test]
     fn locations() {
-        let l = loc("https://mcp.example.com", "/mcp");
-        assert_eq!(l.resource, "https://mcp.example.com/mcp");
-        assert_eq!(l.local_path, "/mcp");
-        assert_eq!(l.prm_path, "/.well-known/oauth-protected-resource/mcp");
-        assert_eq!(
-            l.prm_url,
-            "https://mcp.example.com/.well-known/oauth-protected-resource/mcp"
-        );
-
-        let l = loc("https://example.com/tools/", "/mcp");
-        assert_eq!(l.resource, "https://example.com/tools/mcp");
-        assert_eq!(l.local_path, "/tools/mcp");
-        assert_eq!(
-            l.prm_url,
-            "https://example.com/.well-known/oauth-protected-resource/tools/mcp"
-        );
-
-        let l = loc("http://127.0.0.1:8080", "/");
-        assert_eq!(l.resource, "http://127.0.0.1:8080/");
-        assert_eq!(l.prm_path, WELL_KNOWN);
+        // (public URL, path) → resource, local path, metadata path, metadata URL
+        let cases = [
+            (
+                ("https://mcp.example.com", "/mcp"),
+                "https://mcp.example.com/mcp",
+                "/mcp",
+                "/.well-known/oauth-protected-resource/mcp",
+                "https://mcp.example.com/.well-known/oauth-protected-resource/mcp",
+            ),
+            (
+                ("https://example.com/tools/", "/mcp"),
+                "https://example.com/tools/mcp",
+                "/tools/mcp",
+                "/.well-known/oauth-protected-resource/tools/mcp",
+                "https://example.com/.well-known/oauth-protected-resource/tools/mcp",
+            ),
+            (
+                ("http://127.0.0.1:8080", "/"),
+                "http://127.0.0.1:8080/",
+                "/",
+                WELL_KNOWN,
+                "http://127.0.0.1:8080/.well-known/oauth-protected-resource",
+            ),
+        ];
+        for ((base, path), resource, local_path, prm_path, prm_url) in cases {
+            let l = loc(base, path);
+            assert_eq!(
+                (l.resource.as_str(), l.local_path.as_str()),
+                (resource, local_path)
+            );
+            assert_eq!(
+                (l.prm_path.as_str(), l.prm_url.as_str()),
+                (prm_path, prm_url)
+            );
+        }
     }
 
     #[test]

@@ -194,7 +194,7 @@ impl Fixture {
 /// The discovery and JWKS caches as `app::Runtime::new` builds them (with a
 /// one-day TTL, see the module docs), loaded once.
 async fn warm_verifier(auth: &AuthServer) -> Verifier {
-    let defaults = config::Cache::default();
+    let defaults = config::CacheSettings::default();
     let policy = cache::Policy {
         ttl: Duration::from_secs(24 * 3600),
         ..cache::Policy::from(&defaults)

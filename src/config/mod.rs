@@ -32,7 +32,7 @@ pub const SCOPES_ENV: &str = "MCP_OAUTH_SCOPES";
 pub struct Config {
     pub public: Public,
     pub admin: Admin,
-    pub cache: Cache,
+    pub cache: CacheSettings,
     pub log: Log,
     pub resources: Vec<Resource>,
     /// SHA-256 (hex) of the text and any `MCP_OAUTH_SCOPES` value it was
@@ -85,7 +85,7 @@ impl Default for Admin {
 /// `[cache]`: freshness rules shared by every discovery and JWKS cache.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct Cache {
+pub struct CacheSettings {
     /// How long a fetched document is fresh. Refreshed ahead of expiry.
     #[serde(with = "humantime_serde")]
     pub ttl: Duration,
@@ -105,9 +105,9 @@ pub struct Cache {
     pub jwks_cooldown: Duration,
 }
 
-impl Default for Cache {
+impl Default for CacheSettings {
     fn default() -> Self {
-        Cache {
+        CacheSettings {
             ttl: Duration::from_secs(300),
             max_stale: Duration::from_secs(24 * 3600),
             fetch_timeout: Duration::from_secs(10),

@@ -13,7 +13,7 @@ use serde::{Deserialize, Deserializer};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
-use super::{Admin, Cache, Config, Log, Public};
+use super::{Admin, CacheSettings, Config, Log, Public};
 
 /// One configuration problem.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,7 +153,7 @@ pub(super) fn parse(text: &str) -> Result<Config, ConfigErrors> {
     let mut errors = Vec::new();
     let mut public = None;
     let mut admin = Admin::default();
-    let mut cache = Cache::default();
+    let mut cache = CacheSettings::default();
     let mut log = Log::default();
     let mut resources = Vec::new();
     let mut saw_resource = false;

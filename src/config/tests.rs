@@ -24,7 +24,7 @@ fn minimal_config_gets_defaults() {
     let c = parse(MINIMAL).unwrap();
     assert_eq!(c.public.listen.to_string(), "127.0.0.1:8080");
     assert_eq!(c.admin.listen.to_string(), "127.0.0.1:9090");
-    assert_eq!(c.cache, Cache::default());
+    assert_eq!(c.cache, CacheSettings::default());
     assert_eq!(c.public.max_body_bytes, 4 * 1024 * 1024);
     let r = &c.resources[0];
     assert_eq!(

@@ -28,12 +28,12 @@ use super::support::{BodyError, bind_loopback, random_id, read_body};
 
 mod catalog;
 mod keys;
-mod token;
+mod token_endpoint;
 
 pub use catalog::cloud_catalog;
 
 pub use keys::KeyKind;
-use keys::{KeySet, SigningKey};
+use keys::{SigningKey, SigningKeys};
 
 /// Lifetime of the access tokens this server issues and mints.
 const TOKEN_TTL_SECS: u64 = 300;
@@ -118,7 +118,7 @@ struct State {
     catalog: RwLock<Vec<String>>,
     behaviour: RwLock<Behaviour>,
     /// Every key generated so far; the JWKS publishes the published ones.
-    keys: RwLock<KeySet>,
+    keys: RwLock<SigningKeys>,
     /// Numbers kids across kinds, so each kid names one key forever.
     key_serial: AtomicU64,
     /// A test-supplied JWKS document that replaces the generated one.
@@ -181,7 +181,7 @@ impl AuthServer {
             issuer: issuer.clone(),
             catalog: RwLock::new(options.catalog.clone()),
             behaviour: RwLock::new(Behaviour::Normal),
-            keys: RwLock::new(KeySet::default()),
+            keys: RwLock::new(SigningKeys::default()),
             key_serial: AtomicU64::new(0),
             jwks_override: RwLock::new(None),
             discovery_requests: AtomicU64::new(0),
@@ -384,7 +384,7 @@ where
 {
     state.token_requests.fetch_add(1, Ordering::SeqCst);
     if method != Method::POST {
-        let mut r = token::TokenError {
+        let mut r = token_endpoint::TokenError {
             status: StatusCode::METHOD_NOT_ALLOWED,
             error: "invalid_request",
             description: "the token endpoint takes POST".into(),
@@ -401,7 +401,7 @@ where
                 BodyError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "the form is too large"),
                 BodyError::Read => (StatusCode::BAD_REQUEST, "the body could not be read"),
             };
-            return token::TokenError {
+            return token_endpoint::TokenError {
                 status,
                 error: "invalid_request",
                 description: description.into(),
@@ -414,12 +414,12 @@ where
             .get(name)
             .and_then(|v: &HeaderValue| v.to_str().ok())
     };
-    let client = token::Client {
+    let client = token_endpoint::Client {
         id: &state.options.client_id,
         secret: &state.options.client_secret,
     };
     let catalog = state.catalog.read().expect("lock").clone();
-    let grant = match token::check(
+    let grant = match token_endpoint::check(
         text(header::CONTENT_TYPE),
         text(header::AUTHORIZATION),
         &body,
@@ -430,7 +430,7 @@ where
         Err(e) => return e.into_response(),
     };
     let Some(key) = state.keys.read().expect("lock").newest() else {
-        return token::TokenError {
+        return token_endpoint::TokenError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             error: "server_error",
             description: "no signing key is published".into(),

@@ -76,8 +76,8 @@ pub struct Policy {
     pub retry_max: Duration,
 }
 
-impl From<&crate::config::Cache> for Policy {
-    fn from(c: &crate::config::Cache) -> Self {
+impl From<&crate::config::CacheSettings> for Policy {
+    fn from(c: &crate::config::CacheSettings) -> Self {
         Policy {
             ttl: c.ttl,
             max_stale: c.max_stale,

@@ -188,11 +188,11 @@ impl SigningKey {
 /// are published. Removed keys stay here so tests can still sign with them
 /// (a token from a retired key is a case the daemon must reject).
 #[derive(Default)]
-pub(super) struct KeySet {
+pub(super) struct SigningKeys {
     keys: Vec<(Arc<SigningKey>, bool)>,
 }
 
-impl KeySet {
+impl SigningKeys {
     pub(super) fn insert(&mut self, key: SigningKey) {
         self.keys.push((Arc::new(key), true));
     }
@@ -276,7 +276,7 @@ mod tests {
 
     #[test]
     fn unpublished_keys_still_sign_but_leave_the_jwks() {
-        let mut set = KeySet::default();
+        let mut set = SigningKeys::default();
         set.insert(SigningKey::generate(KeyKind::Es256, 1));
         set.insert(SigningKey::generate(KeyKind::EdDsa, 2));
         assert_eq!(set.newest().unwrap().kid, "eddsa-2");

@@ -5,7 +5,7 @@ set -uo pipefail
 cd "$(dirname "$0")"
 seconds=${1:-600}
 : > last-run.txt
-for target in config authorization_header jsonrpc challenge documents; do
+for target in $(RUSTC_BOOTSTRAP=1 cargo fuzz list); do
     log=/tmp/fuzz-$target.log
     RUSTC_BOOTSTRAP=1 cargo fuzz run -O "$target" "corpus/$target" -- \
         -max_total_time="$seconds" -rss_limit_mb=4096 -print_final_stats=1 >"$log" 2>&1

@@ -12,7 +12,7 @@
 //! | `Unavailable` | 503 + `Retry-After` | `temporarily_unavailable` | — |
 //! | `TooLarge`, `Upstream(TooLarge)` | 413 | JSON-RPC error | — |
 //! | `UnreadableBody` | 400 | JSON-RPC error | — |
-//! | `NotJsonRpc` | 400 | JSON-RPC parse error (-32700) | — |
+//! | `NotJsonRpc` | 400 | JSON-RPC parse error (-32700), or invalid request (-32600) for a key another parser reads differently | — |
 //! | `Upstream(Unreachable)` | 502 | JSON-RPC error | — |
 //! | `Upstream(Timeout)` | 504 | JSON-RPC error | — |
 //!
@@ -27,11 +27,10 @@ use warp::reply::Response;
 use crate::issuer::cache::Unavailable;
 use crate::metrics::Verification;
 use crate::oauth::challenge::ErrorCode;
+use crate::oauth::jsonrpc::BodyError;
 use crate::oauth::token::{Invalid, Rejection};
 use crate::proxy::Failure;
-use crate::server::reply::{
-    RPC_PARSE_ERROR, RPC_SERVER_ERROR, error_json, rpc_error, set_retry_after,
-};
+use crate::server::reply::{RPC_SERVER_ERROR, error_json, rpc_error, set_retry_after};
 use crate::state::{ChallengeReply, Endpoint, NO_TOKEN, Rendered};
 
 /// Why a request to a resource was not forwarded, or got no upstream answer.
@@ -61,8 +60,9 @@ pub enum Denial {
     TooLarge,
     /// The body could not be read from the client.
     UnreadableBody,
-    /// Per-tool scopes apply and the body is not a JSON-RPC message.
-    NotJsonRpc(&'static str),
+    /// Per-tool scopes apply and the body is not a JSON-RPC message, or has
+    /// a key another parser would read differently.
+    NotJsonRpc(BodyError),
     /// The upstream gave no answer.
     Upstream(Failure),
 }
@@ -141,7 +141,7 @@ impl Denial {
             Denial::UnreadableBody => {
                 rpc_error(status, RPC_SERVER_ERROR, "could not read the request body")
             }
-            Denial::NotJsonRpc(why) => rpc_error(status, RPC_PARSE_ERROR, why),
+            Denial::NotJsonRpc(e) => rpc_error(status, e.code(), e.message()),
             Denial::Upstream(Failure::Unreachable) => {
                 rpc_error(status, RPC_SERVER_ERROR, "upstream MCP server unreachable")
             }
@@ -210,7 +210,7 @@ mod tests {
             (Denial::Unavailable(unavailable), 503, None),
             (Denial::TooLarge, 413, None),
             (Denial::UnreadableBody, 400, None),
-            (Denial::NotJsonRpc("x"), 400, None),
+            (Denial::NotJsonRpc(BodyError::Ambiguous("x")), 400, None),
             (Denial::Upstream(Failure::TooLarge), 413, None),
             (Denial::Upstream(Failure::Unreachable), 502, None),
             (Denial::Upstream(Failure::Timeout), 504, None),

@@ -8,8 +8,6 @@ use bytes::Bytes;
 use http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
 
-/// JSON-RPC 2.0 §5.1: the body is not valid JSON (or not a message).
-pub const RPC_PARSE_ERROR: i64 = -32700;
 /// JSON-RPC 2.0 §5.1: implementation-defined server error.
 pub const RPC_SERVER_ERROR: i64 = -32000;
 
